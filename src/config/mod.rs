@@ -1,0 +1,13 @@
+//! Configuration: amanda.conf(5) and amanda-client.conf(5) (`parser`), their tables
+//! (`tables`, generated), typed values and amgetconf's display rules (`value`).
+
+pub mod disklist;
+pub mod parser;
+pub mod tables;
+pub mod value;
+
+pub use parser::{
+    load_client, load_server, parse_text, Config, ConfigSource, Level, Override, Section,
+    SectionKind,
+};
+pub use value::{Val, Value};

@@ -16,18 +16,11 @@ fn known_difference(rec: &common::Record) -> bool {
 }
 
 fn check(golden_file: &str, fixture: &str, config_name: &str) {
-    let text =
-        std::fs::read_to_string(Path::new(GOLDEN_DIR).join(golden_file)).expect("golden file");
+    let text = std::fs::read_to_string(Path::new(GOLDEN_DIR).join(golden_file)).expect("golden file");
     let records = common::parse_records(&text);
-    assert!(
-        records.len() > 10,
-        "golden file {golden_file} has too few records"
-    );
+    assert!(records.len() > 10, "golden file {golden_file} has too few records");
     let root = common::scratch(&format!("golden-{config_name}"));
-    common::copy_dir(
-        &Path::new(GOLDEN_DIR).join(fixture),
-        &root.join(config_name),
-    );
+    common::copy_dir(&Path::new(GOLDEN_DIR).join(fixture), &root.join(config_name));
     let mut failures = Vec::new();
     let mut matched = 0;
     for rec in &records {
@@ -41,18 +34,11 @@ fn check(golden_file: &str, fixture: &str, config_name: &str) {
             ));
         }
     }
-    println!(
-        "{golden_file}: {matched}/{} records byte-identical",
-        records.len()
-    );
+    println!("{golden_file}: {matched}/{} records byte-identical", records.len());
     if !failures.is_empty() {
         let n = failures.len();
         failures.truncate(40);
-        panic!(
-            "{n} of {} records differ from Amanda:\n{}",
-            records.len(),
-            failures.join("\n")
-        );
+        panic!("{n} of {} records differ from Amanda:\n{}", records.len(), failures.join("\n"));
     }
 }
 

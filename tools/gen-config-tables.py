@@ -48,6 +48,7 @@ for k, rust in [
     ("no_yes_all_keytable", "NO_YES_ALL_KEYTAB"),
 ]:
     rows = keytab(k)
+    out.append("#[rustfmt::skip]")
     out.append(f"pub static {rust}: &[(&str, &str)] = &[")
     for kw, tok in rows:
         out.append(f'    ("{kw}", "{tok}"),')
@@ -60,6 +61,7 @@ m = re.search(r"typedef enum \{(.*?)\} tok_t;", src, re.S)
 body = re.sub(r"/\*.*?\*/", "", m.group(1), flags=re.S)
 names = [n.strip()[len("CONF_"):] for n in body.replace("\n", " ").split(",") if n.strip()]
 out.append("/// Amanda's tok_t enumeration in declaration order (index = the number it prints).")
+out.append("#[rustfmt::skip]")
 out.append("pub static TOKEN_ORDER: &[&str] = &[")
 for n in names:
     out.append(f'    "{n}",')
@@ -75,6 +77,7 @@ for v in [
     "changer_config_var", "interactivity_var", "taperscan_var", "policy_var", "storage_var",
 ]:
     rows = vartab(v)
+    out.append("#[rustfmt::skip]")
     out.append(f"pub static {v.upper()}: &[ParamDef] = &[")
     for tok, ty, rd, parm, val in rows:
         if tok == "UNKNOWN":

@@ -62,12 +62,7 @@ fn fail(msg: &str) -> i32 {
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, i32> {
-    let mut a = Args {
-        list: false,
-        client: false,
-        overrides: Vec::new(),
-        positional: Vec::new(),
-    };
+    let mut a = Args { list: false, client: false, overrides: Vec::new(), positional: Vec::new() };
     let mut where_set: Option<bool> = None;
     let mut i = 0;
     while i < argv.len() {
@@ -101,7 +96,9 @@ fn parse_args(argv: &[String]) -> Result<Args, i32> {
                 "list" => a.list = true,
                 "client" => {
                     if where_set == Some(false) {
-                        return Err(fail("--execute-where=server conflicts with --execute-where=client or --client."));
+                        return Err(fail(
+                            "--execute-where=server conflicts with --execute-where=client or --client.",
+                        ));
                     }
                     where_set = Some(true);
                     a.client = true;
@@ -118,7 +115,9 @@ fn parse_args(argv: &[String]) -> Result<Args, i32> {
                         }
                     };
                     if where_set.is_some_and(|w| w != client) {
-                        return Err(fail("--execute-where=server conflicts with --execute-where=client or --client."));
+                        return Err(fail(
+                            "--execute-where=server conflicts with --execute-where=client or --client.",
+                        ));
                     }
                     where_set = Some(client);
                     a.client = client;
@@ -216,11 +215,7 @@ pub fn main(argv: &[String]) -> i32 {
             if cwd.join("amanda.conf").exists() {
                 ConfigSource::resolve(&format!("{}/", cwd.display()))
             } else {
-                ConfigSource {
-                    dir: cwd,
-                    name: String::new(),
-                    global_file: None,
-                }
+                ConfigSource { dir: cwd, name: String::new(), global_file: None }
             }
         }
     };
@@ -240,11 +235,8 @@ pub fn main(argv: &[String]) -> i32 {
     }
     if !args.client && config_name.is_some() {
         let diskfile = cfg.global_str("CNF_DISKFILE").to_string();
-        let path = if diskfile.starts_with('/') {
-            diskfile
-        } else {
-            format!("{}/{diskfile}", source.dir.display())
-        };
+        let path =
+            if diskfile.starts_with('/') { diskfile } else { format!("{}/{diskfile}", source.dir.display()) };
         let dl = config::disklist::read_disklist(&cfg, &path);
         for d in &dl.diagnostics {
             eprintln!("{d}");
@@ -258,8 +250,7 @@ pub fn main(argv: &[String]) -> i32 {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.list {
-        let Some(kind) = SectionKind::from_list_name(&param).filter(|_| is_subsection_name(&param))
-        else {
+        let Some(kind) = SectionKind::from_list_name(&param).filter(|_| is_subsection_name(&param)) else {
             return fail(&format!("amgetconf: no such parameter \"{param}\""));
         };
         for name in cfg.list(kind) {
@@ -270,11 +261,7 @@ pub fn main(argv: &[String]) -> i32 {
     let lower = param.to_ascii_lowercase();
     for prefix in ["property:", "device-property:", "device_property:"] {
         if let Some(prop) = lower.strip_prefix(prefix) {
-            let parm = if prefix == "property:" {
-                "CNF_PROPERTY"
-            } else {
-                "CNF_DEVICE_PROPERTY"
-            };
+            let parm = if prefix == "property:" { "CNF_PROPERTY" } else { "CNF_DEVICE_PROPERTY" };
             if let config::Value::PropList(pl) = &cfg.global(parm).value {
                 if let Some(p) = pl.get(&config::value::amandaify_property_name(prop)) {
                     if let Some(v) = p.values.first() {

@@ -22,10 +22,7 @@ pub fn dispatch(argv: Vec<String>) -> i32 {
     let prog = argv
         .first()
         .map(|a| {
-            std::path::Path::new(a)
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default()
+            std::path::Path::new(a).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
         })
         .unwrap_or_default();
     if let Some(f) = tool(&prog) {

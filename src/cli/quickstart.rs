@@ -63,13 +63,8 @@ fn report(cfg: &config::Config, dir: &std::path::Path) -> i32 {
     }
     for d in &dl.dles {
         let dt = cfg.lookup(SectionKind::Dumptype, &d.dumptype);
-        let comp = dt
-            .map(|s| s.get("DUMPTYPE_COMPRESS").display_strs().join(" "))
-            .unwrap_or_default();
-        println!(
-            "DLE {} {} dumptype {} (compress {comp})",
-            d.host, d.disk, d.dumptype
-        );
+        let comp = dt.map(|s| s.get("DUMPTYPE_COMPRESS").display_strs().join(" ")).unwrap_or_default();
+        println!("DLE {} {} dumptype {} (compress {comp})", d.host, d.disk, d.dumptype);
     }
     0
 }

@@ -40,12 +40,7 @@ pub struct Disklist {
 /// Reads `path` against `cfg`.
 pub fn read_disklist(cfg: &Config, path: &str) -> Disklist {
     let mut r = Reader {
-        dl: Disklist {
-            dles: Vec::new(),
-            config: cfg.clone(),
-            diagnostics: Vec::new(),
-            level: Level::Ok,
-        },
+        dl: Disklist { dles: Vec::new(), config: cfg.clone(), diagnostics: Vec::new(), level: Level::Ok },
         anonymous: 0,
     };
     r.read_file(path);
@@ -86,22 +81,12 @@ fn unq(word: &str) -> String {
 
 /// Amanda's `sanitise_filename`: `/`, `:` and `\` become `_`.
 fn sanitise(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if matches!(c, '/' | ':' | '\\') {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect()
+    name.chars().map(|c| if matches!(c, '/' | ':' | '\\') { '_' } else { c }).collect()
 }
 
 impl Reader {
     fn error(&mut self, file: &str, line: i32, msg: &str) {
-        self.dl
-            .diagnostics
-            .push(format!("\"{file}\", line {line}: {msg}"));
+        self.dl.diagnostics.push(format!("\"{file}\", line {line}: {msg}"));
         self.dl.level = Level::Errors;
     }
 
@@ -109,10 +94,9 @@ impl Reader {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) => {
-                self.dl.diagnostics.push(format!(
-                    "Could not open '{path}': {}",
-                    super::parser::os_error_text(&e)
-                ));
+                self.dl
+                    .diagnostics
+                    .push(format!("Could not open '{path}': {}", super::parser::os_error_text(&e)));
                 self.dl.level = Level::Errors;
                 return;
             }
@@ -120,11 +104,7 @@ impl Reader {
         let mut pos = 0;
         let mut line_num = 0;
         while pos < bytes.len() {
-            let end = bytes[pos..]
-                .iter()
-                .position(|b| *b == b'\n')
-                .map(|i| pos + i)
-                .unwrap_or(bytes.len());
+            let end = bytes[pos..].iter().position(|b| *b == b'\n').map(|i| pos + i).unwrap_or(bytes.len());
             let line = String::from_utf8_lossy(&bytes[pos..end]).into_owned();
             pos = (end + 1).min(bytes.len());
             line_num += 1;
@@ -163,43 +143,21 @@ impl Reader {
                 _ => name,
             };
             self.read_file(&path);
-            return if self.dl.level >= Level::Warnings {
-                Err(())
-            } else {
-                Ok(())
-            };
+            return if self.dl.level >= Level::Warnings { Err(()) } else { Ok(()) };
         }
         let mut host = host_word.to_string();
-        if let Some(known) = self
-            .dl
-            .dles
-            .iter()
-            .find(|d| d.host.eq_ignore_ascii_case(host_word))
-        {
+        if let Some(known) = self.dl.dles.iter().find(|d| d.host.eq_ignore_ascii_case(host_word)) {
             if known.host != host_word {
                 let k = known.host.clone();
-                self.error(
-                    file,
-                    ln,
-                    &format!("Same host with different case: \"{k}\" and \"{host_word}\"."),
-                );
+                self.error(file, ln, &format!("Same host with different case: \"{k}\" and \"{host_word}\"."));
                 return Err(());
             }
             host = known.host.clone();
         }
         let shost = sanitise(&host);
-        if let Some(other) = self
-            .dl
-            .dles
-            .iter()
-            .find(|d| d.host != host && sanitise(&d.host) == shost)
-        {
+        if let Some(other) = self.dl.dles.iter().find(|d| d.host != host && sanitise(&d.host) == shost) {
             let o = other.host.clone();
-            self.error(
-                file,
-                ln,
-                &format!("Two hosts are mapping to the same name: \"{o}\" and \"{host}\""),
-            );
+            self.error(file, ln, &format!("Two hosts are mapping to the same name: \"{o}\" and \"{host}\""));
             return Err(());
         }
 
@@ -243,25 +201,13 @@ impl Reader {
             }
         }
 
-        let dup = self
-            .dl
-            .dles
-            .iter()
-            .find(|d| d.host == host && d.disk == disk)
-            .map(|d| d.line);
+        let dup = self.dl.dles.iter().find(|d| d.host == host && d.disk == disk).map(|d| d.line);
         if let Some(prev) = dup {
-            self.error(
-                file,
-                ln,
-                &format!("duplicate disk record, previous on line {prev}"),
-            );
+            self.error(file, ln, &format!("duplicate disk record, previous on line {prev}"));
         }
         let sdisk = sanitise(&disk);
-        if let Some(other) = self
-            .dl
-            .dles
-            .iter()
-            .find(|d| d.host == host && d.disk != disk && sanitise(&d.disk) == sdisk)
+        if let Some(other) =
+            self.dl.dles.iter().find(|d| d.host == host && d.disk != disk && sanitise(&d.disk) == sdisk)
         {
             let o = other.disk.clone();
             self.error(
@@ -273,15 +219,10 @@ impl Reader {
         }
 
         let mut tail: String;
-        let dumptype_name = if dt_word.starts_with('{') {
-            let after = &dt_word[1..];
+        let dumptype_name = if let Some(after) = dt_word.strip_prefix('{') {
             let after_all = format!("{after}{rest}");
             if !at_end(&after_all) {
-                self.error(
-                    file,
-                    ln,
-                    "expected line break after `{', ignoring rest of line",
-                );
+                self.error(file, ln, "expected line break after `{', ignoring rest of line");
             }
             let close = after_all.find('}');
             let hash = after_all.find('#');
@@ -301,11 +242,8 @@ impl Reader {
             }
             *line_num = new_line;
             // The rest of the closing line (after `}`) carries spindle and interface.
-            let end = bytes[new_pos..]
-                .iter()
-                .position(|b| *b == b'\n')
-                .map(|i| new_pos + i)
-                .unwrap_or(bytes.len());
+            let end =
+                bytes[new_pos..].iter().position(|b| *b == b'\n').map(|i| new_pos + i).unwrap_or(bytes.len());
             tail = String::from_utf8_lossy(&bytes[new_pos..end]).into_owned();
             *pos = (end + 1).min(bytes.len());
             if dup.is_some() {
@@ -317,8 +255,7 @@ impl Reader {
             let dt = dumptype.unwrap_or_default();
             if self.dl.config.lookup(SectionKind::Dumptype, &dt).is_none() {
                 let q = crate::config::value::quote_always(&dt);
-                let q = if dt.is_empty() || dt.bytes().any(|b| b <= b' ' || b"\"'\\:".contains(&b))
-                {
+                let q = if dt.is_empty() || dt.bytes().any(|b| b <= b' ' || b"\"'\\:".contains(&b)) {
                     q
                 } else {
                     dt.clone()
@@ -327,11 +264,7 @@ impl Reader {
                 return Err(());
             }
             tail = rest.to_string();
-            self.dl
-                .config
-                .lookup(SectionKind::Dumptype, &dt)
-                .map(|s| s.name.clone())
-                .unwrap_or(dt)
+            self.dl.config.lookup(SectionKind::Dumptype, &dt).map(|s| s.name.clone()).unwrap_or(dt)
         };
         if dup.is_some() {
             return Err(());
@@ -352,18 +285,10 @@ impl Reader {
         let mut interface = "default".to_string();
         if !at_end(&tail) {
             let (w, r) = next_word(&tail);
-            match self
-                .dl
-                .config
-                .lookup(SectionKind::Interface, &w.to_ascii_uppercase())
-            {
+            match self.dl.config.lookup(SectionKind::Interface, &w.to_ascii_uppercase()) {
                 Some(i) => interface = i.name.clone(),
                 None => {
-                    self.error(
-                        file,
-                        cur_line,
-                        &format!("undefined network interface `{w}'"),
-                    );
+                    self.error(file, cur_line, &format!("undefined network interface `{w}'"));
                     return Err(());
                 }
             }
@@ -373,27 +298,15 @@ impl Reader {
             self.error(file, cur_line, "end of line expected");
         }
 
-        let dt = self
-            .dl
-            .config
-            .lookup(SectionKind::Dumptype, &dumptype_name)
-            .cloned();
+        let dt = self.dl.config.lookup(SectionKind::Dumptype, &dumptype_name).cloned();
         if let Some(dt) = dt {
-            let program = dt
-                .get("DUMPTYPE_PROGRAM")
-                .as_str()
-                .unwrap_or("")
-                .to_string();
+            let program = dt.get("DUMPTYPE_PROGRAM").as_str().unwrap_or("").to_string();
             let application = dt.get("DUMPTYPE_APPLICATION").as_str().map(str::to_string);
             if application.is_some() && program != "APPLICATION" {
                 self.error(file, cur_line, "Both program and application set");
             }
             if program == "APPLICATION" && application.is_none() {
-                self.error(
-                    file,
-                    cur_line,
-                    "program set to APPLICATION but no application set",
-                );
+                self.error(file, cur_line, "program set to APPLICATION but no application set");
             }
             if let Some(app) = application {
                 let plugin = self

@@ -303,9 +303,7 @@ impl SectionKind {
             "dumptype" => Some(SectionKind::Dumptype),
             "holdingdisk" => Some(SectionKind::Holdingdisk),
             "interface" => Some(SectionKind::Interface),
-            "application_tool" | "application-tool" | "application" => {
-                Some(SectionKind::Application)
-            }
+            "application_tool" | "application-tool" | "application" => Some(SectionKind::Application),
             "script_tool" | "script-tool" | "script" => Some(SectionKind::Script),
             "device" => Some(SectionKind::Device),
             "changer" => Some(SectionKind::Changer),
@@ -328,9 +326,7 @@ pub struct Section {
 
 impl Section {
     pub fn get(&self, parm: &str) -> &Val {
-        self.values
-            .get(parm)
-            .unwrap_or_else(|| panic!("section {} has no slot {parm}", self.name))
+        self.values.get(parm).unwrap_or_else(|| panic!("section {} has no slot {parm}", self.name))
     }
 }
 
@@ -357,9 +353,7 @@ pub struct Config {
 
 impl Config {
     pub fn global(&self, parm: &str) -> &Val {
-        self.globals
-            .get(parm)
-            .unwrap_or_else(|| panic!("no global slot {parm}"))
+        self.globals.get(parm).unwrap_or_else(|| panic!("no global slot {parm}"))
     }
 
     pub fn global_str(&self, parm: &str) -> &str {
@@ -367,25 +361,16 @@ impl Config {
     }
 
     pub fn lookup(&self, kind: SectionKind, name: &str) -> Option<&Section> {
-        self.sections
-            .get(&kind)?
-            .iter()
-            .find(|s| s.name.eq_ignore_ascii_case(name))
+        self.sections.get(&kind)?.iter().find(|s| s.name.eq_ignore_ascii_case(name))
     }
 
     fn lookup_mut(&mut self, kind: SectionKind, name: &str) -> Option<&mut Section> {
-        self.sections
-            .get_mut(&kind)?
-            .iter_mut()
-            .find(|s| s.name.eq_ignore_ascii_case(name))
+        self.sections.get_mut(&kind)?.iter_mut().find(|s| s.name.eq_ignore_ascii_case(name))
     }
 
     /// Names of the sections of one type, in definition order (`getconf_list`).
     pub fn list(&self, kind: SectionKind) -> Vec<&str> {
-        self.sections
-            .get(&kind)
-            .map(|v| v.iter().map(|s| s.name.as_str()).collect())
-            .unwrap_or_default()
+        self.sections.get(&kind).map(|v| v.iter().map(|s| s.name.as_str()).collect()).unwrap_or_default()
     }
 
     fn keytab(&self) -> &'static [(&'static str, &'static str)] {
@@ -460,11 +445,7 @@ impl ConfigSource {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| config.trim_end_matches('/').to_string());
-            ConfigSource {
-                dir,
-                name,
-                global_file: None,
-            }
+            ConfigSource { dir, name, global_file: None }
         } else {
             let root = config_root();
             ConfigSource {
@@ -496,11 +477,7 @@ impl Override {
     /// Parses `NAME=VALUE`; the value may contain further `=`.
     pub fn parse(opt: &str) -> Result<Override, String> {
         match opt.split_once('=') {
-            Some((k, v)) => Ok(Override {
-                key: k.to_string(),
-                value: v.to_string(),
-                applied: false,
-            }),
+            Some((k, v)) => Ok(Override { key: k.to_string(), value: v.to_string(), applied: false }),
             None => Err(format!("Must specify a value for {opt}.")),
         }
     }
@@ -518,17 +495,15 @@ pub fn load_client(src: &ConfigSource, overrides: &[Override]) -> Config {
 
 /// Parses configuration text held in memory, as if it were `file` in `dir`.
 pub fn parse_text(text: &str, dir: &Path, client: bool) -> Config {
+    parse_bytes(text.as_bytes(), dir, client)
+}
+
+/// As [`parse_text`], for input that need not be UTF-8 (fuzzing, files read raw).
+pub fn parse_bytes(bytes: &[u8], dir: &Path, client: bool) -> Config {
     let mut p = Parser::new(client, Vec::new());
     p.cfg.dir = Some(dir.to_path_buf());
     p.cfg.name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
-    p.read_source(
-        dir.join(if client {
-            "amanda-client.conf"
-        } else {
-            "amanda.conf"
-        }),
-        text.as_bytes().to_vec(),
-    );
+    p.read_source(dir.join(if client { "amanda-client.conf" } else { "amanda.conf" }), bytes.to_vec());
     p.set_active_storage_default();
     p.update_derived_values();
     p.finish()
@@ -536,11 +511,7 @@ pub fn parse_text(text: &str, dir: &Path, client: bool) -> Config {
 
 fn load(src: &ConfigSource, overrides: &[Override], client: bool) -> Config {
     let mut p = Parser::new(client, overrides.to_vec());
-    let file_name = if client {
-        "amanda-client.conf"
-    } else {
-        "amanda.conf"
-    };
+    let file_name = if client { "amanda-client.conf" } else { "amanda.conf" };
     // Pass 1: the site-wide file, whose absence is fine; overrides are applied
     // silently, as Amanda does before the real configuration is known.
     if let Some(global) = &src.global_file {
@@ -566,12 +537,7 @@ fn load(src: &ConfigSource, overrides: &[Override], client: bool) -> Config {
     p.read_conffile(path.to_string_lossy().into_owned());
     p.set_active_storage_default();
     p.apply_overrides(true);
-    let unapplied: Vec<String> = p
-        .overrides
-        .iter()
-        .filter(|o| !o.applied)
-        .map(|o| o.key.clone())
-        .collect();
+    let unapplied: Vec<String> = p.overrides.iter().filter(|o| !o.applied).map(|o| o.key.clone()).collect();
     for key in unapplied {
         p.error(&format!("unknown parameter '{key}'"));
     }
@@ -685,10 +651,7 @@ impl Parser {
         Parser {
             cfg,
             overrides: Vec::new(),
-            input: Input {
-                bytes: Vec::new(),
-                pos: 0,
-            },
+            input: Input { bytes: Vec::new(), pos: 0 },
             file: None,
             line: 0,
             fake_line: None,
@@ -772,22 +735,11 @@ impl Parser {
 
     /// The keyword of `token` in the main table (`get_token_name`), for messages.
     fn token_name(&self, token: &str) -> &'static str {
-        self.cfg
-            .keytab()
-            .iter()
-            .find(|(_, t)| *t == token)
-            .map(|(kw, _)| *kw)
-            .unwrap_or("")
+        self.cfg.keytab().iter().find(|(_, t)| *t == token).map(|(kw, _)| *kw).unwrap_or("")
     }
 
     fn unget(&mut self) {
-        self.pushed = Some((
-            self.tok,
-            std::mem::take(&mut self.tv_s),
-            self.tv_i,
-            self.tv_i64,
-            self.tv_r,
-        ));
+        self.pushed = Some((self.tok, std::mem::take(&mut self.tv_s), self.tv_i, self.tv_i64, self.tv_r));
         self.tok = Tok::Unknown;
     }
 
@@ -1031,10 +983,7 @@ impl Parser {
             Err(e) => {
                 // Amanda names the missing file with the includer's line number.
                 let saved = self.file.replace(path.clone());
-                self.error(&format!(
-                    "could not open conf file '{path}': {}",
-                    os_error_text(&e)
-                ));
+                self.error(&format!("could not open conf file '{path}': {}", os_error_text(&e)));
                 self.file = saved;
             }
         }
@@ -1042,10 +991,7 @@ impl Parser {
 
     fn read_source(&mut self, path: PathBuf, bytes: Vec<u8>) {
         if self.include_depth >= MAX_INCLUDE_DEPTH {
-            self.error(&format!(
-                "includefile nested too deeply at '{}'",
-                path.display()
-            ));
+            self.error(&format!("includefile nested too deeply at '{}'", path.display()));
             return;
         }
         self.include_depth += 1;
@@ -1115,9 +1061,7 @@ impl Parser {
             Tok::Kw("DEFINE") => {
                 self.get(Tok::Any);
                 let kind = match self.tok {
-                    Tok::Kw("APPLICATION_TOOL") | Tok::Kw("APPLICATION") => {
-                        Some(SectionKind::Application)
-                    }
+                    Tok::Kw("APPLICATION_TOOL") | Tok::Kw("APPLICATION") => Some(SectionKind::Application),
                     Tok::Kw("SCRIPT_TOOL") | Tok::Kw("SCRIPT") => Some(SectionKind::Script),
                     _ if self.cfg.client => None,
                     Tok::Kw("DUMPTYPE") => Some(SectionKind::Dumptype),
@@ -1144,13 +1088,9 @@ impl Parser {
             }
             Tok::Nl => {}
             Tok::End => return false,
-            Tok::LBrace
-            | Tok::RBrace
-            | Tok::Ident
-            | Tok::Int
-            | Tok::Int64
-            | Tok::Real
-            | Tok::Str => self.error("error: not a keyword."),
+            Tok::LBrace | Tok::RBrace | Tok::Ident | Tok::Int | Tok::Int64 | Tok::Real | Tok::Str => {
+                self.error("error: not a keyword.")
+            }
             _ => {
                 let tok = self.tok;
                 match self.cfg.parsetab().iter().find(|p| Tok::Kw(p.tok) == tok) {
@@ -1203,11 +1143,7 @@ impl Parser {
         };
         let mut sec = Section {
             name: name.clone(),
-            seen: Seen {
-                file: self.file.clone(),
-                line: self.line,
-                block: Some(block),
-            },
+            seen: Seen { file: self.file.clone(), line: self.line, block: Some(block) },
             values: self.section_defaults(kind),
         };
         self.read_block(kind, &mut sec, read_brace);
@@ -1218,10 +1154,7 @@ impl Parser {
             let bs = sec.get("TAPETYPE_BLOCKSIZE").as_int().unwrap_or(0);
             let rbs = sec.get("TAPETYPE_READBLOCKSIZE").as_int().unwrap_or(0);
             if rbs < bs {
-                sec.values.insert(
-                    "TAPETYPE_READBLOCKSIZE",
-                    Val::with_unit(Value::Size(bs), Unit::K),
-                );
+                sec.values.insert("TAPETYPE_READBLOCKSIZE", Val::with_unit(Value::Size(bs), Unit::K));
             }
         }
         let saved_name = self.save_section(kind, sec);
@@ -1236,10 +1169,7 @@ impl Parser {
     fn save_section(&mut self, kind: SectionKind, sec: Section) -> Option<String> {
         if let Some(prev) = self.cfg.lookup(kind, &sec.name) {
             let msg = if kind == SectionKind::Dumptype && prev.seen.line == -1 {
-                format!(
-                    "dumptype {} is defined by default and cannot be redefined",
-                    prev.name
-                )
+                format!("dumptype {} is defined by default and cannot be redefined", prev.name)
             } else {
                 format!(
                     "{} {} already defined at {}:{}",
@@ -1320,11 +1250,8 @@ impl Parser {
         match (&mut dst.value, &src.value) {
             (Value::PropList(d), Value::PropList(s)) => {
                 if d.is_empty() {
-                    dst.seen = Seen {
-                        file: self.file.clone(),
-                        line: self.line,
-                        block: self.current_block.clone(),
-                    };
+                    dst.seen =
+                        Seen { file: self.file.clone(), line: self.line, block: self.current_block.clone() };
                 }
                 for (k, p) in s.iter() {
                     let mut existing = d.get(k).cloned();
@@ -1332,10 +1259,7 @@ impl Parser {
                         d.remove(k);
                         existing = None;
                     }
-                    let mut np = existing.unwrap_or_else(|| Property {
-                        values: Vec::new(),
-                        ..p.clone()
-                    });
+                    let mut np = existing.unwrap_or_else(|| Property { values: Vec::new(), ..p.clone() });
                     np.values.extend(p.values.iter().cloned());
                     d.insert(k.clone(), np);
                 }
@@ -1364,11 +1288,7 @@ impl Parser {
         self.validate_name(SectionKind::Holdingdisk, &name);
         let block = format!("holdingdisk {name}");
         self.current_block = Some(block.clone());
-        let seen = Seen {
-            file: self.file.clone(),
-            line: self.line,
-            block: Some(block),
-        };
+        let seen = Seen { file: self.file.clone(), line: self.line, block: Some(block) };
         self.get(Tok::Any);
         if self.tok == Tok::LBrace {
             if self.cfg.lookup(SectionKind::Holdingdisk, &name).is_some() {
@@ -1382,11 +1302,7 @@ impl Parser {
                 };
                 self.read_block(SectionKind::Holdingdisk, &mut sec, true);
                 self.get(Tok::Nl);
-                self.cfg
-                    .sections
-                    .get_mut(&SectionKind::Holdingdisk)
-                    .expect("kind")
-                    .push(sec);
+                self.cfg.sections.get_mut(&SectionKind::Holdingdisk).expect("kind").push(sec);
                 if !is_define {
                     self.push_holdingdisk_ref(name.clone());
                 }
@@ -1398,7 +1314,7 @@ impl Parser {
             }
             loop {
                 let used = match &self.cfg.global("CNF_HOLDINGDISK").value {
-                    Value::IdentList(l) => l.iter().any(|n| *n == name),
+                    Value::IdentList(l) => l.contains(&name),
                     _ => false,
                 };
                 if used {
@@ -1422,11 +1338,7 @@ impl Parser {
     }
 
     fn push_holdingdisk_ref(&mut self, name: String) {
-        if let Some(Val {
-            value: Value::IdentList(l),
-            ..
-        }) = self.cfg.globals.get_mut("CNF_HOLDINGDISK")
-        {
+        if let Some(Val { value: Value::IdentList(l), .. }) = self.cfg.globals.get_mut("CNF_HOLDINGDISK") {
             l.push(name);
         }
     }
@@ -1482,18 +1394,9 @@ impl Parser {
     }
 
     fn with_fake_line(&mut self, value: &str, quote: bool, f: impl FnOnce(&mut Parser)) {
-        let text = if quote {
-            quote_always(value)
-        } else {
-            value.to_string()
-        };
-        let saved_input = std::mem::replace(
-            &mut self.input,
-            Input {
-                bytes: text.clone().into_bytes(),
-                pos: 0,
-            },
-        );
+        let text = if quote { quote_always(value) } else { value.to_string() };
+        let saved_input =
+            std::mem::replace(&mut self.input, Input { bytes: text.clone().into_bytes(), pos: 0 });
         let saved_pushed = self.pushed.take();
         let saved_overwrites = self.allow_overwrites;
         self.fake_line = Some(text);
@@ -1557,11 +1460,7 @@ impl Parser {
     }
 
     fn here(&self) -> Seen {
-        Seen {
-            file: self.file.clone(),
-            line: self.line,
-            block: self.current_block.clone(),
-        }
+        Seen { file: self.file.clone(), line: self.line, block: self.current_block.clone() }
     }
 
     fn read_value(&mut self, pd: &ParamDef, val: &mut Val) {
@@ -1712,8 +1611,7 @@ impl Parser {
                 };
                 match a {
                     Some(a) => val.value = Value::TaperAlgo(a),
-                    None => self
-                        .error("FIRST, FIRSTFIT, LARGEST, LARGESTFIT, SMALLEST or LAST expected"),
+                    None => self.error("FIRST, FIRSTFIT, LARGEST, LARGESTFIT, SMALLEST or LAST expected"),
                 }
             }
             Read::SendAmreportOn => {
@@ -1945,9 +1843,7 @@ impl Parser {
                     // Amanda prints the token number after the push-back, which has
                     // reset it to UNKNOWN (0).
                     let n = p.tok.number();
-                    p.error(&format!(
-                        "{n}: YES, NO, ALL, TRUE, FALSE, ON, OFF, 0, 1, 2 expected"
-                    ));
+                    p.error(&format!("{n}: YES, NO, ALL, TRUE, FALSE, ON, OFF, 0, 1, 2 expected"));
                     3
                 }
             };
@@ -2093,11 +1989,7 @@ impl Parser {
             self.get(Tok::Any);
             optional = true;
         }
-        let mut list = if file {
-            std::mem::take(&mut ex.file)
-        } else {
-            std::mem::take(&mut ex.list)
-        };
+        let mut list = if file { std::mem::take(&mut ex.file) } else { std::mem::take(&mut ex.list) };
         if self.tok == Tok::Kw("APPEND") {
             self.get(Tok::Any);
         } else {
@@ -2141,13 +2033,8 @@ impl Parser {
     }
 
     fn read_property(&mut self, val: &mut Val, visible: bool) {
-        let mut prop = Property {
-            append: false,
-            visible,
-            priority: false,
-            values: Vec::new(),
-            seen: Seen::default(),
-        };
+        let mut prop =
+            Property { append: false, visible, priority: false, values: Vec::new(), seen: Seen::default() };
         self.get(Tok::Any);
         if self.tok == Tok::Kw("PRIORITY") {
             prop.priority = true;
@@ -2288,11 +2175,7 @@ impl Parser {
                 if name.is_empty() {
                     list.clear();
                 } else {
-                    match self
-                        .cfg
-                        .lookup(SectionKind::Script, &name)
-                        .map(|s| s.name.clone())
-                    {
+                    match self.cfg.lookup(SectionKind::Script, &name).map(|s| s.name.clone()) {
                         None => {
                             self.error(&format!("Unknown pp_script named: {name}"));
                             val.value = Value::IdentList(list);
@@ -2316,10 +2199,7 @@ impl Parser {
 
     fn insert_sorted_script(&self, list: &mut Vec<String>, name: String) {
         let order = self.script_order(&name);
-        let pos = list
-            .iter()
-            .position(|n| self.script_order(n) > order)
-            .unwrap_or(list.len());
+        let pos = list.iter().position(|n| self.script_order(n) > order).unwrap_or(list.len());
         list.insert(pos, name);
     }
 
@@ -2329,10 +2209,9 @@ impl Parser {
         let mut flags = 0u32;
         loop {
             let bit = match self.tok {
-                Tok::Kw(k) => EXECUTE_ON_NAMES
-                    .iter()
-                    .find(|(n, _)| n.replace('-', "_") == k)
-                    .map(|(_, b)| *b),
+                Tok::Kw(k) => {
+                    EXECUTE_ON_NAMES.iter().find(|(n, _)| n.replace('-', "_") == k).map(|(_, b)| *b)
+                }
                 _ => None,
             };
             match bit {
@@ -2367,16 +2246,14 @@ impl Parser {
         while !matches!(self.tok, Tok::Nl | Tok::End) {
             data += 1;
             match self.tok {
-                Tok::Kw("ANY_VOLUME") => {
-                    al.flags |= OTHER_CONFIG | NON_AMANDA | VOLUME_ERROR | EMPTY
-                }
+                Tok::Kw("ANY_VOLUME") => al.flags |= OTHER_CONFIG | NON_AMANDA | VOLUME_ERROR | EMPTY,
                 Tok::Kw("OTHER_CONFIG") => al.flags |= OTHER_CONFIG,
                 Tok::Kw("NON_AMANDA") => al.flags |= NON_AMANDA,
                 Tok::Kw("VOLUME_ERROR") => al.flags |= VOLUME_ERROR,
                 Tok::Kw("EMPTY") => al.flags |= EMPTY,
-                _ => self.error(
-                    "ANY, NEW-VOLUME, OTHER-CONFIG, NON-AMANDA, VOLUME-ERROR or EMPTY is expected",
-                ),
+                _ => {
+                    self.error("ANY, NEW-VOLUME, OTHER-CONFIG, NON-AMANDA, VOLUME-ERROR or EMPTY is expected")
+                }
             }
             self.get(Tok::Any);
         }
@@ -2395,20 +2272,12 @@ impl Parser {
         if self.tok == Tok::Str {
             let t = self.tv_s.clone();
             self.get(Tok::Any);
-            if t.eq_ignore_ascii_case("match-autolabel")
-                || t.eq_ignore_ascii_case("match_autolabel")
-            {
+            if t.eq_ignore_ascii_case("match-autolabel") || t.eq_ignore_ascii_case("match_autolabel") {
                 self.warn(&format!("warning: labelstr is set to \"{t}\", you probably want the {t} keyword, without the double quote"));
             }
-            val.value = Value::LabelStr(LabelStr {
-                template: Some(t),
-                match_autolabel: false,
-            });
+            val.value = Value::LabelStr(LabelStr { template: Some(t), match_autolabel: false });
         } else if self.tok == Tok::Kw("MATCH_AUTOLABEL") {
-            val.value = Value::LabelStr(LabelStr {
-                template: None,
-                match_autolabel: true,
-            });
+            val.value = Value::LabelStr(LabelStr { template: None, match_autolabel: true });
         } else {
             self.error("labelstr template or MATCH_AUTOLABEL expected");
         }
@@ -2519,9 +2388,7 @@ impl Parser {
         let name = self.token_name(pd.tok);
         match v {
             Validate::Nonnegative => {
-                if matches!(val.value, Value::Int(_) | Value::Int64(_))
-                    && val.as_int().unwrap_or(0) < 0
-                {
+                if matches!(val.value, Value::Int(_) | Value::Int64(_)) && val.as_int().unwrap_or(0) < 0 {
                     self.error(&format!("{name} must be nonnegative"));
                 }
             }
@@ -2581,19 +2448,14 @@ impl Parser {
                     }
                     i = am_floor(i, DISK_BLOCK_KB);
                     if i < 2 * DISK_BLOCK_KB {
-                        self.error(&format!(
-                            "chunksize must be at least {}kb",
-                            2 * DISK_BLOCK_KB
-                        ));
+                        self.error(&format!("chunksize must be at least {}kb", 2 * DISK_BLOCK_KB));
                     }
                     val.value = Value::Int64(i);
                 }
             }
             Validate::Blocksize => {
                 if val.as_int().unwrap_or(0) < DISK_BLOCK_KB {
-                    self.error(&format!(
-                        "Tape blocksize must be at least {DISK_BLOCK_KB} KBytes"
-                    ));
+                    self.error(&format!("Tape blocksize must be at least {DISK_BLOCK_KB} KBytes"));
                 }
             }
             Validate::Debug => {
@@ -2643,25 +2505,22 @@ impl Parser {
             Validate::Tmpdir => {
                 let dir = val.as_str().unwrap_or("").to_string();
                 match std::fs::metadata(&dir) {
-                    Err(e) => self.error(&format!(
-                        "invalid TMPDIR: directory '{dir}': {}.",
-                        os_error_text(&e)
-                    )),
+                    Err(e) => {
+                        self.error(&format!("invalid TMPDIR: directory '{dir}': {}.", os_error_text(&e)))
+                    }
                     Ok(m) if !m.is_dir() => {
                         self.error(&format!("invalid TMPDIR: '{dir}' is not a directory."))
                     }
                     Ok(_) => {
                         if let Err(e) = nix_access_rw(&dir) {
-                            self.error(&format!(
-                                "invalid TMPDIR: '{dir}': can not read/write: {e}."
-                            ));
+                            self.error(&format!("invalid TMPDIR: '{dir}': can not read/write: {e}."));
                         }
                     }
                 }
             }
-            Validate::DeprecatedChangerfile => self.warn(
-                "warning: Global changerfile is deprecated, it must be set in the changer section",
-            ),
+            Validate::DeprecatedChangerfile => {
+                self.warn("warning: Global changerfile is deprecated, it must be set in the changer section")
+            }
             Validate::Program => {
                 let s = val.as_str().unwrap_or("");
                 if !matches!(s, "DUMP" | "GNUTAR" | "STAR" | "APPLICATION") {
@@ -2683,9 +2542,7 @@ impl Parser {
             // Amanda checks the low end twice and never the high end; so do we.
             for _ in 0..2 {
                 if a < smallest || a > largest {
-                    self.error(&format!(
-                        "portrange must be in the range {smallest} to {largest}, inclusive"
-                    ));
+                    self.error(&format!("portrange must be in the range {smallest} to {largest}, inclusive"));
                 }
             }
             if a > b {
@@ -2696,8 +2553,8 @@ impl Parser {
 
     fn validate_one_columnspec(&mut self, element: &str) {
         const NAMES: [&str; 10] = [
-            "hostname", "disk", "level", "origkb", "outkb", "compress", "dumptime", "dumprate",
-            "tapetime", "taperate",
+            "hostname", "disk", "level", "origkb", "outkb", "compress", "dumptime", "dumprate", "tapetime",
+            "taperate",
         ];
         let Some((name, nums)) = element.split_once('=') else {
             self.error(&format!("invalid columnspec: {element}"));
@@ -2708,11 +2565,7 @@ impl Parser {
             return;
         }
         for (i, part) in nums.splitn(3, ':').enumerate() {
-            let digits = if i == 1 {
-                part.strip_prefix('-').unwrap_or(part)
-            } else {
-                part
-            };
+            let digits = if i == 1 { part.strip_prefix('-').unwrap_or(part) } else { part };
             if !digits.bytes().all(|b| b.is_ascii_digit()) {
                 self.error(&format!("invalid format: {nums}"));
                 return;
@@ -2751,18 +2604,9 @@ impl Parser {
         g.insert("CNF_AMANDATES", s(DEFAULT_AMANDATES_FILE));
         g.insert("CNF_MAILTO", s(""));
         g.insert("CNF_DUMPUSER", s(CLIENT_LOGIN));
-        g.insert(
-            "CNF_TAPEDEV",
-            Val::new(Value::Str(DEFAULT_TAPE_DEVICE.map(str::to_string))),
-        );
-        g.insert(
-            "CNF_DEVICE_PROPERTY",
-            Val::new(Value::PropList(PropList::default())),
-        );
-        g.insert(
-            "CNF_PROPERTY",
-            Val::new(Value::PropList(PropList::default())),
-        );
+        g.insert("CNF_TAPEDEV", Val::new(Value::Str(DEFAULT_TAPE_DEVICE.map(str::to_string))));
+        g.insert("CNF_DEVICE_PROPERTY", Val::new(Value::PropList(PropList::default())));
+        g.insert("CNF_PROPERTY", Val::new(Value::PropList(PropList::default())));
         g.insert("CNF_CHANGERDEV", none());
         g.insert("CNF_CHANGERFILE", s("changer"));
         g.insert("CNF_TAPELIST", s("tapelist"));
@@ -2770,10 +2614,7 @@ impl Parser {
         g.insert("CNF_INFOFILE", s("/usr/adm/amanda/curinfo"));
         g.insert("CNF_LOGDIR", s("/usr/adm/amanda"));
         g.insert("CNF_INDEXDIR", s("/usr/adm/amanda/index"));
-        g.insert(
-            "CNF_TAPETYPE",
-            Val::new(Value::Ident(Some("DEFAULT_TAPE".into()))),
-        );
+        g.insert("CNF_TAPETYPE", Val::new(Value::Ident(Some("DEFAULT_TAPE".into()))));
         g.insert("CNF_HOLDINGDISK", Val::new(Value::IdentList(Vec::new())));
         g.insert("CNF_DUMPCYCLE", i(10));
         g.insert("CNF_RUNSPERCYCLE", i(0));
@@ -2792,10 +2633,7 @@ impl Parser {
         g.insert("CNF_ETIMEOUT", i(300));
         g.insert("CNF_DTIMEOUT", i(1800));
         g.insert("CNF_CTIMEOUT", i(30));
-        g.insert(
-            "CNF_DEVICE_OUTPUT_BUFFER_SIZE",
-            Val::new(Value::Size(40 * 32768)),
-        );
+        g.insert("CNF_DEVICE_OUTPUT_BUFFER_SIZE", Val::new(Value::Size(40 * 32768)));
         g.insert("CNF_PRINTER", s(""));
         g.insert("CNF_MAILER", s(DEFAULT_MAILER));
         g.insert("CNF_AUTOFLUSH", Val::new(Value::NoYesAll(0)));
@@ -2805,10 +2643,7 @@ impl Parser {
         g.insert("CNF_AMRECOVER_DO_FSF", Val::bool(true));
         g.insert("CNF_AMRECOVER_CHANGER", s(""));
         g.insert("CNF_AMRECOVER_CHECK_LABEL", Val::bool(true));
-        g.insert(
-            "CNF_TAPERALGO",
-            Val::new(Value::TaperAlgo(TaperAlgo::First)),
-        );
+        g.insert("CNF_TAPERALGO", Val::new(Value::TaperAlgo(TaperAlgo::First)));
         g.insert("CNF_TAPER_PARALLEL_WRITE", i(1));
         g.insert("CNF_FLUSH_THRESHOLD_DUMPED", i(0));
         g.insert("CNF_FLUSH_THRESHOLD_SCHEDULED", i(0));
@@ -2866,107 +2701,46 @@ impl Parser {
         // Debian builds Amanda with --with-udpportrange=840,860 and
         // --with-tcpportrange=50000,50100 (no low TCP range: the 512-1023 default).
         g.insert("CNF_RESERVED_UDP_PORT", Val::new(Value::IntRange(840, 860)));
-        g.insert(
-            "CNF_RESERVED_TCP_PORT",
-            Val::new(Value::IntRange(512, 1023)),
-        );
-        g.insert(
-            "CNF_UNRESERVED_TCP_PORT",
-            Val::new(Value::IntRange(50000, 50100)),
-        );
-        g.insert(
-            "CNF_SEND_AMREPORT_ON",
-            Val::new(Value::SendAmreport(SendAmreport::All)),
-        );
-        g.insert(
-            "CNF_AUTOLABEL",
-            Val::new(Value::AutoLabel(AutoLabel::default())),
-        );
+        g.insert("CNF_RESERVED_TCP_PORT", Val::new(Value::IntRange(512, 1023)));
+        g.insert("CNF_UNRESERVED_TCP_PORT", Val::new(Value::IntRange(50000, 50100)));
+        g.insert("CNF_SEND_AMREPORT_ON", Val::new(Value::SendAmreport(SendAmreport::All)));
+        g.insert("CNF_AUTOLABEL", Val::new(Value::AutoLabel(AutoLabel::default())));
         g.insert(
             "CNF_LABELSTR",
-            Val::new(Value::LabelStr(LabelStr {
-                template: None,
-                match_autolabel: true,
-            })),
+            Val::new(Value::LabelStr(LabelStr { template: None, match_autolabel: true })),
         );
         g.insert("CNF_META_AUTOLABEL", none());
-        g.insert(
-            "CNF_RECOVERY_LIMIT",
-            Val::new(Value::HostLimit(HostLimit::default())),
-        );
+        g.insert("CNF_RECOVERY_LIMIT", Val::new(Value::HostLimit(HostLimit::default())));
         g.insert("CNF_INTERACTIVITY", none());
         g.insert("CNF_TAPERSCAN", none());
         g.insert("CNF_HOSTNAME", none());
         // The client table stores `application`/`script` lines in slots named after the
         // dumptype's (a quirk of Amanda's tables); give them a home.
         g.insert("DUMPTYPE_APPLICATION", Val::new(Value::Application(None)));
-        g.insert(
-            "DUMPTYPE_SCRIPTLIST",
-            Val::new(Value::IdentList(Vec::new())),
-        );
+        g.insert("DUMPTYPE_SCRIPTLIST", Val::new(Value::IdentList(Vec::new())));
 
         for (name, parm, value) in [
-            (
-                "NO-COMPRESS",
-                "DUMPTYPE_COMPRESS",
-                Value::Compress(Compress::None),
-            ),
-            (
-                "COMPRESS-FAST",
-                "DUMPTYPE_COMPRESS",
-                Value::Compress(Compress::Fast),
-            ),
-            (
-                "COMPRESS-BEST",
-                "DUMPTYPE_COMPRESS",
-                Value::Compress(Compress::Best),
-            ),
-            (
-                "COMPRESS-CUST",
-                "DUMPTYPE_COMPRESS",
-                Value::Compress(Compress::Custom),
-            ),
-            (
-                "SRVCOMPRESS",
-                "DUMPTYPE_COMPRESS",
-                Value::Compress(Compress::ServerFast),
-            ),
+            ("NO-COMPRESS", "DUMPTYPE_COMPRESS", Value::Compress(Compress::None)),
+            ("COMPRESS-FAST", "DUMPTYPE_COMPRESS", Value::Compress(Compress::Fast)),
+            ("COMPRESS-BEST", "DUMPTYPE_COMPRESS", Value::Compress(Compress::Best)),
+            ("COMPRESS-CUST", "DUMPTYPE_COMPRESS", Value::Compress(Compress::Custom)),
+            ("SRVCOMPRESS", "DUMPTYPE_COMPRESS", Value::Compress(Compress::ServerFast)),
             ("BSD-AUTH", "DUMPTYPE_AUTH", Value::Str(Some("BSD".into()))),
-            (
-                "BSDTCP-AUTH",
-                "DUMPTYPE_AUTH",
-                Value::Str(Some("BSDTCP".into())),
-            ),
+            ("BSDTCP-AUTH", "DUMPTYPE_AUTH", Value::Str(Some("BSDTCP".into()))),
             ("NO-RECORD", "DUMPTYPE_RECORD", Value::Bool(false)),
-            (
-                "NO-HOLD",
-                "DUMPTYPE_HOLDINGDISK",
-                Value::Holding(Holding::Never),
-            ),
-            (
-                "NO-FULL",
-                "DUMPTYPE_STRATEGY",
-                Value::Strategy(Strategy::NoFull),
-            ),
+            ("NO-HOLD", "DUMPTYPE_HOLDINGDISK", Value::Holding(Holding::Never)),
+            ("NO-FULL", "DUMPTYPE_STRATEGY", Value::Strategy(Strategy::NoFull)),
         ] {
             let mut values = self.section_defaults(SectionKind::Dumptype);
             let v = values.get_mut(parm).expect("dumptype slot");
             v.value = value;
             v.seen.line = -1;
-            let seen = Seen {
-                file: None,
-                line: -1,
-                block: None,
-            };
-            self.cfg
-                .sections
-                .get_mut(&SectionKind::Dumptype)
-                .expect("kind")
-                .push(Section {
-                    name: name.to_string(),
-                    seen,
-                    values,
-                });
+            let seen = Seen { file: None, line: -1, block: None };
+            self.cfg.sections.get_mut(&SectionKind::Dumptype).expect("kind").push(Section {
+                name: name.to_string(),
+                seen,
+                values,
+            });
         }
     }
 
@@ -3013,14 +2787,8 @@ impl Parser {
                 put("DUMPTYPE_SSL_CHECK_HOST", Val::bool(true));
                 put("DUMPTYPE_SSL_CHECK_CERTIFICATE_HOST", Val::bool(true));
                 put("DUMPTYPE_SSL_CHECK_FINGERPRINT", Val::bool(true));
-                put(
-                    "DUMPTYPE_EXCLUDE",
-                    Val::new(Value::ExInclude(ExInclude::default())),
-                );
-                put(
-                    "DUMPTYPE_INCLUDE",
-                    Val::new(Value::ExInclude(ExInclude::default())),
-                );
+                put("DUMPTYPE_EXCLUDE", Val::new(Value::ExInclude(ExInclude::default())));
+                put("DUMPTYPE_INCLUDE", Val::new(Value::ExInclude(ExInclude::default())));
                 put("DUMPTYPE_PRIORITY", Val::new(Value::Priority(1)));
                 put("DUMPTYPE_DUMPCYCLE", g("CNF_DUMPCYCLE").unit_none());
                 put("DUMPTYPE_MAXDUMPS", g("CNF_MAXDUMPS").unit_none());
@@ -3030,23 +2798,11 @@ impl Parser {
                 put("DUMPTYPE_BUMPDAYS", g("CNF_BUMPDAYS").unit_none());
                 put("DUMPTYPE_BUMPMULT", g("CNF_BUMPMULT"));
                 put("DUMPTYPE_STARTTIME", Val::new(Value::Time(0)));
-                put(
-                    "DUMPTYPE_STRATEGY",
-                    Val::new(Value::Strategy(Strategy::Standard)),
-                );
-                put(
-                    "DUMPTYPE_ESTIMATELIST",
-                    Val::new(Value::EstimateList(vec![Estimate::Client])),
-                );
-                put(
-                    "DUMPTYPE_COMPRESS",
-                    Val::new(Value::Compress(Compress::Fast)),
-                );
+                put("DUMPTYPE_STRATEGY", Val::new(Value::Strategy(Strategy::Standard)));
+                put("DUMPTYPE_ESTIMATELIST", Val::new(Value::EstimateList(vec![Estimate::Client])));
+                put("DUMPTYPE_COMPRESS", Val::new(Value::Compress(Compress::Fast)));
                 put("DUMPTYPE_ENCRYPT", Val::new(Value::Encrypt(Encrypt::None)));
-                put(
-                    "DUMPTYPE_DATA_PATH",
-                    Val::new(Value::DataPath(DataPath::Amanda)),
-                );
+                put("DUMPTYPE_DATA_PATH", Val::new(Value::DataPath(DataPath::Amanda)));
                 put("DUMPTYPE_COMPRATE", Val::new(Value::Rate(0.5, 0.5)));
                 put("DUMPTYPE_TAPE_SPLITSIZE", Val::int64_k(0));
                 put("DUMPTYPE_FALLBACK_SPLITSIZE", Val::int64_k(10 * 1024));
@@ -3054,31 +2810,19 @@ impl Parser {
                 put("DUMPTYPE_RECORD", Val::bool(true));
                 put("DUMPTYPE_SKIP_INCR", Val::bool(false));
                 put("DUMPTYPE_SKIP_FULL", Val::bool(false));
-                put(
-                    "DUMPTYPE_HOLDINGDISK",
-                    Val::new(Value::Holding(Holding::Auto)),
-                );
+                put("DUMPTYPE_HOLDINGDISK", Val::new(Value::Holding(Holding::Auto)));
                 put("DUMPTYPE_KENCRYPT", Val::bool(false));
                 put("DUMPTYPE_IGNORE", Val::bool(false));
                 put("DUMPTYPE_INDEX", Val::bool(true));
                 put("DUMPTYPE_APPLICATION", Val::new(Value::Application(None)));
-                put(
-                    "DUMPTYPE_SCRIPTLIST",
-                    Val::new(Value::IdentList(Vec::new())),
-                );
+                put("DUMPTYPE_SCRIPTLIST", Val::new(Value::IdentList(Vec::new())));
                 put("DUMPTYPE_PROPERTY", props());
                 put("DUMPTYPE_ALLOW_SPLIT", Val::bool(true));
                 put("DUMPTYPE_MAX_WARNINGS", Val::int(20));
-                put(
-                    "DUMPTYPE_RECOVERY_LIMIT",
-                    Val::new(Value::HostLimit(HostLimit::default())),
-                );
+                put("DUMPTYPE_RECOVERY_LIMIT", Val::new(Value::HostLimit(HostLimit::default())));
                 put(
                     "DUMPTYPE_DUMP_LIMIT",
-                    Val::new(Value::HostLimit(HostLimit {
-                        server: true,
-                        ..HostLimit::default()
-                    })),
+                    Val::new(Value::HostLimit(HostLimit { server: true, ..HostLimit::default() })),
                 );
                 put("DUMPTYPE_RETRY_DUMP", Val::int(2));
                 put("DUMPTYPE_TAG", Val::new(Value::StrList(Vec::new())));
@@ -3086,22 +2830,13 @@ impl Parser {
             SectionKind::Tapetype => {
                 put("TAPETYPE_COMMENT", s(""));
                 put("TAPETYPE_LBL_TEMPL", s(""));
-                put(
-                    "TAPETYPE_BLOCKSIZE",
-                    Val::with_unit(Value::Size(DISK_BLOCK_KB), Unit::K),
-                );
-                put(
-                    "TAPETYPE_READBLOCKSIZE",
-                    Val::with_unit(Value::Size(DISK_BLOCK_KB), Unit::K),
-                );
+                put("TAPETYPE_BLOCKSIZE", Val::with_unit(Value::Size(DISK_BLOCK_KB), Unit::K));
+                put("TAPETYPE_READBLOCKSIZE", Val::with_unit(Value::Size(DISK_BLOCK_KB), Unit::K));
                 put("TAPETYPE_LENGTH", Val::int64_k(2000));
                 put("TAPETYPE_FILEMARK", Val::int64_k(1));
                 put("TAPETYPE_SPEED", Val::int(200));
                 put("TAPETYPE_PART_SIZE", Val::int64_k(0));
-                put(
-                    "TAPETYPE_PART_CACHE_TYPE",
-                    Val::new(Value::PartCacheType(PartCacheType::None)),
-                );
+                put("TAPETYPE_PART_CACHE_TYPE", Val::new(Value::PartCacheType(PartCacheType::None)));
                 put("TAPETYPE_PART_CACHE_DIR", s(""));
                 put("TAPETYPE_PART_CACHE_MAX_SIZE", Val::int64_k(0));
             }
@@ -3121,10 +2856,7 @@ impl Parser {
                 put("PP_SCRIPT_PLUGIN", s(""));
                 put("PP_SCRIPT_PROPERTY", props());
                 put("PP_SCRIPT_EXECUTE_ON", Val::new(Value::ExecuteOn(0)));
-                put(
-                    "PP_SCRIPT_EXECUTE_WHERE",
-                    Val::new(Value::ExecuteWhere(ExecuteWhere::Client)),
-                );
+                put("PP_SCRIPT_EXECUTE_WHERE", Val::new(Value::ExecuteWhere(ExecuteWhere::Client)));
                 put("PP_SCRIPT_ORDER", Val::int(5000));
                 put("PP_SCRIPT_SINGLE_EXECUTION", Val::bool(false));
                 put("PP_SCRIPT_CLIENT_NAME", s(""));
@@ -3171,32 +2903,20 @@ impl Parser {
                 put("STORAGE_TPCHANGER", s(""));
                 put(
                     "STORAGE_LABELSTR",
-                    Val::new(Value::LabelStr(LabelStr {
-                        template: None,
-                        match_autolabel: true,
-                    })),
+                    Val::new(Value::LabelStr(LabelStr { template: None, match_autolabel: true })),
                 );
                 put("STORAGE_META_AUTOLABEL", s(""));
-                put(
-                    "STORAGE_AUTOLABEL",
-                    Val::new(Value::AutoLabel(AutoLabel::default())),
-                );
+                put("STORAGE_AUTOLABEL", Val::new(Value::AutoLabel(AutoLabel::default())));
                 put("STORAGE_TAPEPOOL", none());
                 put("STORAGE_RUNTAPES", Val::int(1));
                 put("STORAGE_TAPERSCAN", none());
                 put("STORAGE_TAPETYPE", s("DEFAULT_TAPE"));
                 put("STORAGE_MAX_DLE_BY_VOLUME", Val::int(1_000_000_000));
-                put(
-                    "STORAGE_TAPERALGO",
-                    Val::new(Value::TaperAlgo(TaperAlgo::First)),
-                );
+                put("STORAGE_TAPERALGO", Val::new(Value::TaperAlgo(TaperAlgo::First)));
                 put("STORAGE_TAPER_PARALLEL_WRITE", Val::int(0));
                 put("STORAGE_EJECT_VOLUME", Val::bool(false));
                 put("STORAGE_ERASE_VOLUME", Val::bool(false));
-                put(
-                    "STORAGE_DEVICE_OUTPUT_BUFFER_SIZE",
-                    Val::new(Value::Size(0)),
-                );
+                put("STORAGE_DEVICE_OUTPUT_BUFFER_SIZE", Val::new(Value::Size(0)));
                 put("STORAGE_AUTOFLUSH", Val::new(Value::NoYesAll(0)));
                 put("STORAGE_FLUSH_THRESHOLD_DUMPED", Val::int(0));
                 put("STORAGE_FLUSH_THRESHOLD_SCHEDULED", Val::int(0));
@@ -3205,10 +2925,7 @@ impl Parser {
                 put("STORAGE_REPORT_NEXT_MEDIA", Val::bool(true));
                 put("STORAGE_INTERACTIVITY", none());
                 put("STORAGE_SET_NO_REUSE", Val::bool(false));
-                put(
-                    "STORAGE_DUMP_SELECTION",
-                    Val::new(Value::DumpSelection(Vec::new())),
-                );
+                put("STORAGE_DUMP_SELECTION", Val::new(Value::DumpSelection(Vec::new())));
                 put("STORAGE_ERASE_ON_FAILURE", Val::bool(false));
                 put("STORAGE_ERASE_ON_FULL", Val::bool(false));
                 put("STORAGE_VAULT_LIST", Val::new(Value::VaultList(Vec::new())));
@@ -3231,15 +2948,11 @@ impl Parser {
         if self.cfg.lookup(SectionKind::Interface, "default").is_none() {
             let values = self.section_defaults(SectionKind::Interface);
             let seen = self.cfg.global("CNF_NETUSAGE").seen.clone();
-            self.cfg
-                .sections
-                .get_mut(&SectionKind::Interface)
-                .expect("kind")
-                .push(Section {
-                    name: "default".into(),
-                    seen,
-                    values,
-                });
+            self.cfg.sections.get_mut(&SectionKind::Interface).expect("kind").push(Section {
+                name: "default".into(),
+                seen,
+                values,
+            });
         }
         let netusage = self.cfg.global("CNF_NETUSAGE").clone();
         if let Some(ip) = self.cfg.lookup_mut(SectionKind::Interface, "default") {
@@ -3258,22 +2971,15 @@ impl Parser {
             let tt = self.cfg.global("CNF_TAPETYPE");
             if !tt.seen.is_set()
                 && tapetype == "DEFAULT_TAPE"
-                && self
-                    .cfg
-                    .lookup(SectionKind::Tapetype, "DEFAULT_TAPE")
-                    .is_none()
+                && self.cfg.lookup(SectionKind::Tapetype, "DEFAULT_TAPE").is_none()
             {
                 let seen = tt.seen.clone();
                 let values = self.section_defaults(SectionKind::Tapetype);
-                self.cfg
-                    .sections
-                    .get_mut(&SectionKind::Tapetype)
-                    .expect("kind")
-                    .push(Section {
-                        name: "DEFAULT_TAPE".into(),
-                        seen,
-                        values,
-                    });
+                self.cfg.sections.get_mut(&SectionKind::Tapetype).expect("kind").push(Section {
+                    name: "DEFAULT_TAPE".into(),
+                    seen,
+                    values,
+                });
             } else {
                 self.error(&format!("tapetype {tapetype} is not defined"));
             }
@@ -3298,10 +3004,7 @@ impl Parser {
             al.value = Value::AutoLabel(if t.is_empty() {
                 AutoLabel::default()
             } else {
-                AutoLabel {
-                    template: Some(t),
-                    flags: autolabel_flags::VOLUME_ERROR | autolabel_flags::EMPTY,
-                }
+                AutoLabel { template: Some(t), flags: autolabel_flags::VOLUME_ERROR | autolabel_flags::EMPTY }
             });
         }
 
@@ -3320,19 +3023,13 @@ impl Parser {
             } else if ls.match_autolabel && !autolabel.seen.is_set() {
                 self.set_global_value(
                     "CNF_LABELSTR",
-                    Value::LabelStr(LabelStr {
-                        template: Some(".*".into()),
-                        match_autolabel: false,
-                    }),
+                    Value::LabelStr(LabelStr { template: Some(".*".into()), match_autolabel: false }),
                 );
             } else if ls.match_autolabel {
                 if let Value::AutoLabel(a) = &autolabel.value {
                     self.set_global_value(
                         "CNF_LABELSTR",
-                        Value::LabelStr(LabelStr {
-                            template: a.template.clone(),
-                            match_autolabel: true,
-                        }),
+                        Value::LabelStr(LabelStr { template: a.template.clone(), match_autolabel: true }),
                     );
                 }
             }
@@ -3348,44 +3045,29 @@ impl Parser {
             let mut values = self.section_defaults(SectionKind::Policy);
             values.get_mut("POLICY_COMMENT").expect("slot").value =
                 Value::Str(Some("implicit from global config".into()));
-            self.cfg
-                .sections
-                .get_mut(&SectionKind::Policy)
-                .expect("kind")
-                .push(Section {
-                    name: conf_name.clone(),
-                    seen: Seen::default(),
-                    values,
-                });
+            self.cfg.sections.get_mut(&SectionKind::Policy).expect("kind").push(Section {
+                name: conf_name.clone(),
+                seen: Seen::default(),
+                values,
+            });
         }
 
-        if !self.cfg.global("CNF_STORAGE").seen.is_set()
-            && st_name.as_deref().unwrap_or("").is_empty()
-        {
+        if !self.cfg.global("CNF_STORAGE").seen.is_set() && st_name.as_deref().unwrap_or("").is_empty() {
             if self.cfg.lookup(SectionKind::Storage, &conf_name).is_none() {
                 let mut values = self.section_defaults(SectionKind::Storage);
                 values.get_mut("STORAGE_COMMENT").expect("slot").value =
                     Value::Str(Some("implicit from global config".into()));
-                self.cfg
-                    .sections
-                    .get_mut(&SectionKind::Storage)
-                    .expect("kind")
-                    .push(Section {
-                        name: conf_name.clone(),
-                        seen: Seen::default(),
-                        values,
-                    });
+                self.cfg.sections.get_mut(&SectionKind::Storage).expect("kind").push(Section {
+                    name: conf_name.clone(),
+                    seen: Seen::default(),
+                    values,
+                });
             }
             self.set_global_value("CNF_STORAGE", Value::IdentList(vec![conf_name.clone()]));
         }
 
         let tapecycle = self.cfg.global("CNF_TAPECYCLE").clone();
-        for po in self
-            .cfg
-            .sections
-            .get_mut(&SectionKind::Policy)
-            .expect("kind")
-        {
+        for po in self.cfg.sections.get_mut(&SectionKind::Policy).expect("kind") {
             let rt = po.values.get_mut("POLICY_RETENTION_TAPES").expect("slot");
             if !rt.seen.is_set() {
                 *rt = tapecycle.clone();
@@ -3395,12 +3077,7 @@ impl Parser {
             }
         }
 
-        for cc in self
-            .cfg
-            .sections
-            .get_mut(&SectionKind::Changer)
-            .expect("kind")
-        {
+        for cc in self.cfg.sections.get_mut(&SectionKind::Changer).expect("kind") {
             if cc.get("CHANGER_CONFIG_CHANGERFILE").seen.is_set() {
                 let name = cc.name.clone();
                 for parm in ["CHANGER_CONFIG_CHANGERFILE", "CHANGER_CONFIG_TPCHANGER"] {
@@ -3417,42 +3094,25 @@ impl Parser {
         let org = self.cfg.global_str("CNF_ORG").to_string();
         let globals = self.cfg.globals.clone();
         let mut errors = Vec::new();
-        for st in self
-            .cfg
-            .sections
-            .get_mut(&SectionKind::Storage)
-            .expect("kind")
-        {
+        for st in self.cfg.sections.get_mut(&SectionKind::Storage).expect("kind") {
             let seen = |st: &Section, p: &str| st.get(p).seen.is_set();
             let al_seen = seen(st, "STORAGE_AUTOLABEL");
             if let Value::LabelStr(ls) = st.get("STORAGE_LABELSTR").value.clone() {
                 if seen(st, "STORAGE_LABELSTR") && ls.match_autolabel && !al_seen {
-                    errors
-                        .push("AUTOLABEL not set and LABELSTR set to MATCH-AUTOLABEL".to_string());
+                    errors.push("AUTOLABEL not set and LABELSTR set to MATCH-AUTOLABEL".to_string());
                 } else if ls.match_autolabel && !al_seen {
                     st.values.get_mut("STORAGE_LABELSTR").expect("slot").value =
-                        Value::LabelStr(LabelStr {
-                            template: Some(".*".into()),
-                            match_autolabel: false,
-                        });
+                        Value::LabelStr(LabelStr { template: Some(".*".into()), match_autolabel: false });
                 } else if ls.match_autolabel {
                     if let Value::AutoLabel(a) = &st.get("STORAGE_AUTOLABEL").value {
                         let t = a.template.clone();
                         st.values.get_mut("STORAGE_LABELSTR").expect("slot").value =
-                            Value::LabelStr(LabelStr {
-                                template: t,
-                                match_autolabel: true,
-                            });
+                            Value::LabelStr(LabelStr { template: t, match_autolabel: true });
                     }
                 }
             }
             let bad_org = org.contains(' ');
-            if st
-                .get("STORAGE_META_AUTOLABEL")
-                .as_str()
-                .is_some_and(|m| m.contains("$o"))
-                && bad_org
-            {
+            if st.get("STORAGE_META_AUTOLABEL").as_str().is_some_and(|m| m.contains("$o")) && bad_org {
                 errors.push("ORG must not contains space if '$0' is in meta_autolabel".to_string());
             }
             if let Value::AutoLabel(a) = &st.get("STORAGE_AUTOLABEL").value {
@@ -3476,19 +3136,10 @@ impl Parser {
                 ("STORAGE_TAPERALGO", "CNF_TAPERALGO"),
                 ("STORAGE_TAPER_PARALLEL_WRITE", "CNF_TAPER_PARALLEL_WRITE"),
                 ("STORAGE_EJECT_VOLUME", "CNF_EJECT_VOLUME"),
-                (
-                    "STORAGE_DEVICE_OUTPUT_BUFFER_SIZE",
-                    "CNF_DEVICE_OUTPUT_BUFFER_SIZE",
-                ),
+                ("STORAGE_DEVICE_OUTPUT_BUFFER_SIZE", "CNF_DEVICE_OUTPUT_BUFFER_SIZE"),
                 ("STORAGE_AUTOFLUSH", "CNF_AUTOFLUSH"),
-                (
-                    "STORAGE_FLUSH_THRESHOLD_DUMPED",
-                    "CNF_FLUSH_THRESHOLD_DUMPED",
-                ),
-                (
-                    "STORAGE_FLUSH_THRESHOLD_SCHEDULED",
-                    "CNF_FLUSH_THRESHOLD_SCHEDULED",
-                ),
+                ("STORAGE_FLUSH_THRESHOLD_DUMPED", "CNF_FLUSH_THRESHOLD_DUMPED"),
+                ("STORAGE_FLUSH_THRESHOLD_SCHEDULED", "CNF_FLUSH_THRESHOLD_SCHEDULED"),
                 ("STORAGE_TAPERFLUSH", "CNF_TAPERFLUSH"),
                 ("STORAGE_REPORT_USE_MEDIA", "CNF_REPORT_USE_MEDIA"),
                 ("STORAGE_REPORT_NEXT_MEDIA", "CNF_REPORT_NEXT_MEDIA"),
@@ -3501,17 +3152,10 @@ impl Parser {
             if !seen(st, "STORAGE_TAPEPOOL") {
                 st.values.insert("STORAGE_TAPEPOOL", Val::str(&conf_name));
             } else {
-                let mut pool = st
-                    .get("STORAGE_TAPEPOOL")
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string();
+                let mut pool = st.get("STORAGE_TAPEPOOL").as_str().unwrap_or("").to_string();
                 let mut changed = false;
-                for (pat, rep) in [
-                    ("$o", org.as_str()),
-                    ("$c", conf_name.as_str()),
-                    ("$r", st.name.as_str()),
-                ] {
+                for (pat, rep) in [("$o", org.as_str()), ("$c", conf_name.as_str()), ("$r", st.name.as_str())]
+                {
                     if pool.contains(pat) {
                         pool = pool.replacen(pat, rep, 1);
                         changed = true;
@@ -3550,9 +3194,7 @@ impl Parser {
                 self.error(&format!("storage '{s}' is not defined"));
             }
         }
-        self.cfg
-            .globals
-            .insert("CNF_USETIMESTAMPS", Val::bool(true));
+        self.cfg.globals.insert("CNF_USETIMESTAMPS", Val::bool(true));
     }
 
     fn set_global_value(&mut self, parm: &'static str, value: Value) {
@@ -3563,11 +3205,7 @@ impl Parser {
 impl Val {
     /// A copy of the value as a fresh default (not seen anywhere).
     fn clone_default(&self) -> Val {
-        Val {
-            value: self.value.clone(),
-            unit: self.unit,
-            seen: Seen::default(),
-        }
+        Val { value: self.value.clone(), unit: self.unit, seen: Seen::default() }
     }
 
     fn unit_none(mut self) -> Val {
@@ -3670,16 +3308,10 @@ pub fn os_error_text(e: &std::io::Error) -> String {
 fn nix_access_rw(dir: &str) -> Result<(), String> {
     // A read/write probe without unsafe code: try to create and remove a file.
     let probe = Path::new(dir).join(format!(".amrs-tmpdir-probe-{}", std::process::id()));
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-    {
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
         Ok(_) => {
             let _ = std::fs::remove_file(&probe);
-            std::fs::read_dir(dir)
-                .map(|_| ())
-                .map_err(|e| os_error_text(&e))
+            std::fs::read_dir(dir).map(|_| ()).map_err(|e| os_error_text(&e))
         }
         Err(e) => Err(os_error_text(&e)),
     }
@@ -3713,17 +3345,14 @@ pub(crate) fn read_inline_dumptype(
     name: String,
 ) -> (Config, usize, i32, Vec<String>, Level) {
     let mut p = Parser::new_with(cfg);
-    p.input = Input {
-        bytes: bytes.to_vec(),
-        pos,
-    };
+    p.input = Input { bytes: bytes.to_vec(), pos };
     p.file = Some(file.to_string());
     p.line = line;
     let before = p.cfg.diagnostics.len();
     let saved_level = p.cfg.level;
     p.read_section(SectionKind::Dumptype, Some(name));
     let diags = p.cfg.diagnostics.split_off(before);
-    let level = diags.is_empty().then_some(Level::Ok).unwrap_or(p.cfg.level);
+    let level = if diags.is_empty() { Level::Ok } else { p.cfg.level };
     p.cfg.level = saved_level;
     let (pos, line) = (p.input.pos, p.line);
     (p.cfg, pos, line, diags, level)

@@ -148,11 +148,7 @@ impl PropList {
     fn amanda_hash(key: &str) -> u32 {
         let mut h: u32 = 0;
         for b in key.bytes() {
-            let c = if b == b'_' {
-                b'-'
-            } else {
-                b.to_ascii_lowercase()
-            };
+            let c = if b == b'_' { b'-' } else { b.to_ascii_lowercase() };
             h = (h << 5).wrapping_sub(h).wrapping_add(u32::from(c));
         }
         h
@@ -200,10 +196,7 @@ impl PropList {
             return None;
         }
         match self.probe(key) {
-            (idx, true) => self.slots[idx]
-                .as_ref()
-                .and_then(|s| s.as_ref())
-                .map(|(_, p)| p),
+            (idx, true) => self.slots[idx].as_ref().and_then(|s| s.as_ref()).map(|(_, p)| p),
             _ => None,
         }
     }
@@ -240,9 +233,7 @@ impl PropList {
 
     fn maybe_resize(&mut self) {
         let size = self.slots.len();
-        if (size > self.len * 4 && size > 1 << GLIB_MIN_SHIFT)
-            || size <= self.occupied + self.occupied / 16
-        {
+        if (size > self.len * 4 && size > 1 << GLIB_MIN_SHIFT) || size <= self.occupied + self.occupied / 16 {
             let mut shift = 0;
             let mut n = self.len * 2;
             while n > 0 {
@@ -255,7 +246,10 @@ impl PropList {
             self.len = 0;
             self.occupied = 0;
             for (k, p) in old.into_iter().flatten().flatten() {
-                self.insert(k, p);
+                let (idx, _) = self.probe(&k);
+                self.slots[idx] = Some(Some((k, p)));
+                self.len += 1;
+                self.occupied += 1;
             }
         }
     }
@@ -288,15 +282,7 @@ pub fn names_equal(a: &str, b: &str) -> bool {
 
 /// Amanda's `amandaify_property_name`: lower case, `_` → `-`.
 pub fn amandaify_property_name(name: &str) -> String {
-    name.bytes()
-        .map(|b| {
-            if b == b'_' {
-                '-'
-            } else {
-                b.to_ascii_lowercase() as char
-            }
-        })
-        .collect()
+    name.bytes().map(|b| if b == b'_' { '-' } else { b.to_ascii_lowercase() as char }).collect()
 }
 
 /// `autolabel` flags.
@@ -428,19 +414,11 @@ pub struct Val {
 
 impl Val {
     pub fn new(value: Value) -> Val {
-        Val {
-            value,
-            unit: Unit::None,
-            seen: Seen::default(),
-        }
+        Val { value, unit: Unit::None, seen: Seen::default() }
     }
 
     pub fn with_unit(value: Value, unit: Unit) -> Val {
-        Val {
-            value,
-            unit,
-            seen: Seen::default(),
-        }
+        Val { value, unit, seen: Seen::default() }
     }
 
     pub fn str(s: &str) -> Val {
@@ -509,11 +487,7 @@ impl Val {
                 if l.is_empty() {
                     vec![]
                 } else {
-                    vec![l
-                        .iter()
-                        .map(|s| quote_always(s))
-                        .collect::<Vec<_>>()
-                        .join(" ")]
+                    vec![l.iter().map(|s| quote_always(s)).collect::<Vec<_>>().join(" ")]
                 }
             }
             Value::AutoLabel(a) => {
@@ -668,10 +642,9 @@ impl Val {
                     format!("{tag} {level}")
                 })
                 .collect(),
-            Value::VaultList(l) => l
-                .iter()
-                .map(|v| format!("{} {}", quote_always(&v.storage), v.days))
-                .collect(),
+            Value::VaultList(l) => {
+                l.iter().map(|v| format!("{} {}", quote_always(&v.storage), v.days)).collect()
+            }
         }
     }
 }
@@ -755,10 +728,7 @@ mod tests {
         assert_eq!(Val::new(Value::Real(1.5)).display_strs(), vec!["1.50000"]);
         assert_eq!(Val::new(Value::Time(5)).display_strs(), vec![" 005"]);
         assert_eq!(Val::new(Value::Time(2230)).display_strs(), vec!["2230"]);
-        assert_eq!(
-            Val::new(Value::IdentList(vec![])).display_strs(),
-            vec!["\"\""]
-        );
+        assert_eq!(Val::new(Value::IdentList(vec![])).display_strs(), vec!["\"\""]);
         assert_eq!(
             Val::new(Value::ExecuteOn(1 | 1 << 3 | 1 << 4)).display_strs(),
             vec!["PRE-AMCHECK, POST-DLE-AMCHECK, POST-AMCHECK"]

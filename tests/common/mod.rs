@@ -15,11 +15,7 @@ pub fn tool(tool: &str) -> Command {
 
 /// Runs `tool` with `args`, with `AMANDA_CONFIG_DIR` set to `root`.
 pub fn run(tool_name: &str, root: &Path, args: &[&str]) -> Output {
-    tool(tool_name)
-        .env("AMANDA_CONFIG_DIR", root)
-        .args(args)
-        .output()
-        .expect("run tool")
+    tool(tool_name).env("AMANDA_CONFIG_DIR", root).args(args).output().expect("run tool")
 }
 
 /// A fresh scratch directory under the target directory, removed first if present.
@@ -88,20 +84,14 @@ pub fn parse_records(text: &str) -> Vec<Record> {
 
 /// Runs one record's arguments with `@CONFIG@` replaced by `config`.
 pub fn replay(tool_name: &str, root: &Path, config: &str, rec: &Record) -> Record {
-    let args: Vec<String> = rec
-        .args
-        .iter()
-        .map(|a| a.replace("@CONFIG@", config))
-        .collect();
+    let args: Vec<String> = rec.args.iter().map(|a| a.replace("@CONFIG@", config)).collect();
     let argrefs: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = run(tool_name, root, &argrefs);
     // The recorder replaced the configuration's directory and name in Amanda's
     // output by placeholders; do the same to ours.
     let dir = root.join(config).display().to_string();
     let lines = |b: &[u8]| -> Vec<String> {
-        let s = String::from_utf8_lossy(b)
-            .replace(&dir, "@CONFIGDIR@")
-            .replace(config, "@CONFIG@");
+        let s = String::from_utf8_lossy(b).replace(&dir, "@CONFIGDIR@").replace(config, "@CONFIG@");
         let s = s.strip_suffix('\n').unwrap_or(&s);
         if s.is_empty() && b.is_empty() {
             Vec::new()

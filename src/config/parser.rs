@@ -440,14 +440,14 @@ impl ConfigSource {
     /// which case it is the configuration directory itself.
     pub fn resolve(config: &str) -> ConfigSource {
         if config.contains('/') {
-            let dir = PathBuf::from(config);
+            let dir = absolute(Path::new(config));
             let name = dir
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| config.trim_end_matches('/').to_string());
             ConfigSource { dir, name, global_file: None }
         } else {
-            let root = config_root();
+            let root = absolute(&config_root());
             ConfigSource {
                 dir: root.join(config),
                 name: config.to_string(),
@@ -455,6 +455,17 @@ impl ConfigSource {
             }
         }
     }
+}
+
+/// `p` made absolute against the current directory (no symlinks resolved, `.` dropped):
+/// relative names are shown absolute in messages, as Amanda shows its own paths.
+fn absolute(p: &Path) -> PathBuf {
+    let joined = if p.is_relative() {
+        std::env::current_dir().map(|cwd| cwd.join(p)).unwrap_or_else(|_| p.to_path_buf())
+    } else {
+        p.to_path_buf()
+    };
+    joined.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
 }
 
 /// `$AMANDA_CONFIG_DIR`, or `/etc/amanda`.
@@ -625,6 +636,9 @@ struct Parser {
     anonymous_count: u32,
     warned_deprecated: Vec<&'static str>,
     include_depth: u32,
+    /// Where each `holdingdisk NAME` reference was made, to point at it if NAME is
+    /// never defined.
+    holding_refs: Vec<(String, Option<String>, i32)>,
 }
 
 /// Deep `includefile` recursion is a configuration error, not a stack overflow.
@@ -668,6 +682,7 @@ impl Parser {
             anonymous_count: 0,
             warned_deprecated: Vec::new(),
             include_depth: 0,
+            holding_refs: Vec::new(),
         }
     }
 
@@ -693,6 +708,17 @@ impl Parser {
 
     fn error(&mut self, msg: &str) {
         self.report(Level::Errors, msg);
+    }
+
+    /// Reports at a remembered place (a line > 0), or without one.
+    fn error_at(&mut self, file: Option<String>, line: i32, msg: &str) {
+        let saved = (self.file.take(), self.line);
+        if line > 0 {
+            self.file = file;
+            self.line = line;
+        }
+        self.error(msg);
+        (self.file, self.line) = saved;
     }
 
     fn warn(&mut self, msg: &str) {
@@ -981,10 +1007,9 @@ impl Parser {
         match std::fs::read(&path) {
             Ok(bytes) => self.read_source(PathBuf::from(path), bytes),
             Err(e) => {
-                // Amanda names the missing file with the includer's line number.
-                let saved = self.file.replace(path.clone());
+                // Amanda names the missing file with the includer's line number; we name
+                // the including file, whose line it is (an improvement).
                 self.error(&format!("could not open conf file '{path}': {}", os_error_text(&e)));
-                self.file = saved;
             }
         }
     }
@@ -1085,6 +1110,10 @@ impl Parser {
                     None => self.error("DUMPTYPE, INTERFACE, TAPETYPE, HOLDINGDISK, APPLICATION, SCRIPT, DEVICE, CHANGER, INTERACTIVITY, TAPERSCAN, POLICY or STORAGE expected"),
                 }
                 self.current_block = None;
+                if self.tok == Tok::End {
+                    // The block ran to the end of the file (already reported).
+                    return false;
+                }
             }
             Tok::Nl => {}
             Tok::End => return false,
@@ -1146,8 +1175,7 @@ impl Parser {
             seen: Seen { file: self.file.clone(), line: self.line, block: Some(block) },
             values: self.section_defaults(kind),
         };
-        self.read_block(kind, &mut sec, read_brace);
-        if read_brace {
+        if self.read_block(kind, &mut sec, read_brace) && read_brace {
             self.get(Tok::Nl);
         }
         if kind == SectionKind::Tapetype {
@@ -1188,7 +1216,9 @@ impl Parser {
         Some(name)
     }
 
-    fn read_block(&mut self, kind: SectionKind, sec: &mut Section, read_brace: bool) {
+    /// Reads a block's lines up to its `}`; false when the file ended first (reported
+    /// here, at the line that opened the block).
+    fn read_block(&mut self, kind: SectionKind, sec: &mut Section, read_brace: bool) -> bool {
         if read_brace {
             self.get(Tok::LBrace);
             self.get(Tok::Nl);
@@ -1221,7 +1251,23 @@ impl Parser {
                 break;
             }
         }
+        let closed = self.tok != Tok::End;
+        if !closed {
+            // Amanda only says "end of line is expected" past the last line; say which
+            // block was left open, and where it began (a deliberate improvement).
+            let (line, file) = (self.line, self.file.clone());
+            self.line = sec.seen.line;
+            self.file = sec.seen.file.clone();
+            let word = kind.block_word();
+            let name = sec.name.clone();
+            self.error(&format!(
+                "{word} {name} is not closed: \"}}\" is expected before the end of the file"
+            ));
+            self.line = line;
+            self.file = file;
+        }
         self.apply_section_overrides(kind, sec);
+        closed
     }
 
     fn copy_parent(&mut self, kind: SectionKind, sec: &mut Section) {
@@ -1300,8 +1346,9 @@ impl Parser {
                     seen,
                     values: self.section_defaults(SectionKind::Holdingdisk),
                 };
-                self.read_block(SectionKind::Holdingdisk, &mut sec, true);
-                self.get(Tok::Nl);
+                if self.read_block(SectionKind::Holdingdisk, &mut sec, true) {
+                    self.get(Tok::Nl);
+                }
                 self.cfg.sections.get_mut(&SectionKind::Holdingdisk).expect("kind").push(sec);
                 if !is_define {
                     self.push_holdingdisk_ref(name.clone());
@@ -1338,6 +1385,7 @@ impl Parser {
     }
 
     fn push_holdingdisk_ref(&mut self, name: String) {
+        self.holding_refs.push((name.clone(), self.file.clone(), self.line));
         if let Some(Val { value: Value::IdentList(l), .. }) = self.cfg.globals.get_mut("CNF_HOLDINGDISK") {
             l.push(name);
         }
@@ -2981,14 +3029,19 @@ impl Parser {
                     values,
                 });
             } else {
-                self.error(&format!("tapetype {tapetype} is not defined"));
+                // Amanda gives no location; point at the `tapetype` line (an improvement).
+                let seen = self.cfg.global("CNF_TAPETYPE").seen.clone();
+                self.error_at(seen.file, seen.line, &format!("tapetype {tapetype} is not defined"));
             }
         }
 
         if let Value::IdentList(hds) = self.cfg.global("CNF_HOLDINGDISK").value.clone() {
             for hd in hds {
                 if self.cfg.lookup(SectionKind::Holdingdisk, &hd).is_none() {
-                    self.error(&format!("holdingdisk {hd} is not defined"));
+                    // Amanda gives no location; point at the reference (an improvement).
+                    let at = self.holding_refs.iter().find(|(n, _, _)| *n == hd).cloned();
+                    let (file, line) = at.map(|(_, f, l)| (f, l)).unwrap_or((None, 0));
+                    self.error_at(file, line, &format!("holdingdisk {hd} is not defined"));
                 }
             }
         }

@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 
 const GOLDEN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/amgetconf");
+const CLIENT_GOLDEN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/amgetconf-client");
 
 /// Records whose difference is deliberate; each is explained in README.md.
 fn known_difference(rec: &common::Record) -> bool {
@@ -16,11 +17,15 @@ fn known_difference(rec: &common::Record) -> bool {
 }
 
 fn check(golden_file: &str, fixture: &str, config_name: &str) {
-    let text = std::fs::read_to_string(Path::new(GOLDEN_DIR).join(golden_file)).expect("golden file");
+    check_in(GOLDEN_DIR, golden_file, fixture, config_name)
+}
+
+fn check_in(dir: &str, golden_file: &str, fixture: &str, config_name: &str) {
+    let text = std::fs::read_to_string(Path::new(dir).join(golden_file)).expect("golden file");
     let records = common::parse_records(&text);
     assert!(records.len() > 10, "golden file {golden_file} has too few records");
     let root = common::scratch(&format!("golden-{config_name}"));
-    common::copy_dir(&Path::new(GOLDEN_DIR).join(fixture), &root.join(config_name));
+    common::copy_dir(&Path::new(dir).join(fixture), &root.join(config_name));
     let mut failures = Vec::new();
     let mut matched = 0;
     for rec in &records {
@@ -45,4 +50,9 @@ fn check(golden_file: &str, fixture: &str, config_name: &str) {
 #[test]
 fn example_configuration_matches_amanda() {
     check("golden.txt", "example", "amrs-golden");
+}
+
+#[test]
+fn client_configuration_matches_amanda() {
+    check_in(CLIENT_GOLDEN_DIR, "golden.txt", "client", "amrs-golden-client");
 }

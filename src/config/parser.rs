@@ -525,7 +525,7 @@ fn load(src: &ConfigSource, overrides: &[Override], client: bool) -> Config {
     let file_name = if client { "amanda-client.conf" } else { "amanda.conf" };
     // Pass 1: the site-wide file, whose absence is fine; overrides are applied
     // silently, as Amanda does before the real configuration is known.
-    if let Some(global) = &src.global_file {
+    if let Some(global) = &src.global_file.as_ref().map(|g| g.with_file_name(file_name)) {
         if let Some(root) = global.parent() {
             p.cfg.dir = Some(root.to_path_buf());
         }

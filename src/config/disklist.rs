@@ -11,7 +11,8 @@
 //! - errors are `"<file>", line N: <message>` (double quotes, unlike amanda.conf's single
 //!   quotes, as Amanda prints them), and reading stops at the first bad line.
 
-use super::parser::{read_inline_dumptype, unquote, Config, Level, SectionKind};
+use super::parser::{read_inline_dumptype, Config, Level, SectionKind};
+use crate::format::quote::{sanitise_filename as sanitise, unquote_bytes as unquote};
 
 /// One disklist entry.
 #[derive(Clone, Debug, PartialEq)]
@@ -77,11 +78,6 @@ fn at_end(rest: &str) -> bool {
 
 fn unq(word: &str) -> String {
     String::from_utf8_lossy(&unquote(word.as_bytes())).into_owned()
-}
-
-/// Amanda's `sanitise_filename`: `/`, `:` and `\` become `_`.
-fn sanitise(name: &str) -> String {
-    name.chars().map(|c| if matches!(c, '/' | ':' | '\\') { '_' } else { c }).collect()
 }
 
 impl Reader {

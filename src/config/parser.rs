@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use super::tables::*;
 use super::value::*;
+use crate::format::quote::unquote_bytes as unquote;
 
 /// Declared type of a parameter (from the tables); only `Str` matters to the parser:
 /// an override of a string parameter is quoted before it is read.
@@ -3274,73 +3275,6 @@ impl Val {
 
 fn am_floor(value: i64, multiple: i64) -> i64 {
     (value / multiple) * multiple
-}
-
-/// Amanda's `unquote_string`: drops every unescaped `"`, reads `\n \t \r \f`, octal
-/// `\ooo` (a NUL result is dropped) and `\x` as `x`.
-pub fn unquote(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        let c = s[i];
-        if c == b'"' {
-            i += 1;
-            continue;
-        }
-        if c == b'\\' {
-            i += 1;
-            match s.get(i) {
-                Some(b'n') => {
-                    out.push(b'\n');
-                    i += 1;
-                    continue;
-                }
-                Some(b't') => {
-                    out.push(b'\t');
-                    i += 1;
-                    continue;
-                }
-                Some(b'r') => {
-                    out.push(b'\r');
-                    i += 1;
-                    continue;
-                }
-                Some(b'f') => {
-                    out.push(0x0c);
-                    i += 1;
-                    continue;
-                }
-                Some(d) if (b'0'..=b'7').contains(d) => {
-                    let mut v: u8 = 0;
-                    let mut n = 0;
-                    while n < 3 && i < s.len() && (b'0'..=b'7').contains(&s[i]) {
-                        v = v.wrapping_shl(3).wrapping_add(s[i] - b'0');
-                        i += 1;
-                        n += 1;
-                    }
-                    if v != 0 {
-                        out.push(v);
-                    }
-                    // Amanda then copies the following byte verbatim (it falls through).
-                    match s.get(i) {
-                        Some(&b) => {
-                            out.push(b);
-                            i += 1;
-                        }
-                        None => break,
-                    }
-                    continue;
-                }
-                None => break,
-                Some(_) => {}
-            }
-        }
-        if let Some(&b) = s.get(i) {
-            out.push(b);
-        }
-        i += 1;
-    }
-    out
 }
 
 /// The C library's text for an I/O error ("No such file or directory").

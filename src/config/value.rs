@@ -7,6 +7,8 @@
 
 use std::fmt::Write as _;
 
+pub use crate::format::quote::quote_string_always as quote_always;
+
 /// Where a value was set. `line` follows Amanda: 0 = never set (default), -1 = set by
 /// a predefined dumptype, -2 = set by a `-o` override, > 0 = a line of `file`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -671,26 +673,6 @@ fn exinclude_str(e: &ExInclude, file: bool) -> String {
     s
 }
 
-/// Amanda's `quote_string_always`: always in double quotes, with `\t \n \r \f \\ \"`
-/// escaped; other bytes verbatim.
-pub fn quote_always(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\x0c' => out.push_str("\\f"),
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -733,6 +715,5 @@ mod tests {
             Val::new(Value::ExecuteOn(1 | 1 << 3 | 1 << 4)).display_strs(),
             vec!["PRE-AMCHECK, POST-DLE-AMCHECK, POST-AMCHECK"]
         );
-        assert_eq!(quote_always("a\"b\\c\t"), "\"a\\\"b\\\\c\\t\"");
     }
 }

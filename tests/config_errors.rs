@@ -135,7 +135,7 @@ fn undefined_interface_in_disklist() {
         o.stderr,
         vec![
             format!("\"{dl}\", line 2: undefined network interface `nosuchif'"),
-            "amgetconf: Errors processing disklist at /usr/sbin/amgetconf line 372.".to_string(),
+            "amgetconf: Errors processing disklist at /usr/sbin/amgetconf line 373.".to_string(),
             String::new()
         ]
     );

@@ -242,7 +242,7 @@ pub fn main(argv: &[String]) -> i32 {
             eprintln!("{d}");
         }
         if dl.level >= Level::Errors {
-            eprintln!("amgetconf: Errors processing disklist {DIE_AT} 372.\n");
+            eprintln!("amgetconf: Errors processing disklist {DIE_AT} 373.\n");
             return 1;
         }
     }
@@ -263,7 +263,9 @@ pub fn main(argv: &[String]) -> i32 {
         if let Some(prop) = lower.strip_prefix(prefix) {
             let parm = if prefix == "property:" { "CNF_PROPERTY" } else { "CNF_DEVICE_PROPERTY" };
             if let config::Value::PropList(pl) = &cfg.global(parm).value {
-                if let Some(p) = pl.get(&config::value::amandaify_property_name(prop)) {
+                // Amanda's Perl looks the lower-cased name up in a hash keyed by the
+                // stored names ("_" already turned into "-"), so "a_b" never matches.
+                if let Some((_, p)) = pl.iter().find(|(k, _)| **k == prop) {
                     if let Some(v) = p.values.first() {
                         let _ = writeln!(out, "{v}");
                     }

@@ -3344,3 +3344,115 @@ pub(crate) fn read_inline_dumptype(
     let (pos, line) = (p.input.pos, p.line);
     (p.cfg, pos, line, diags, level)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Config {
+        parse_text(text, Path::new("/nonexistent/unit"), false)
+    }
+
+    fn show(cfg: &Config, key: &str) -> String {
+        cfg.param_by_name(key).map(|(_, v)| v.display_strs().join("|")).unwrap_or_else(|| "<none>".into())
+    }
+
+    #[test]
+    fn suffixes_scale_into_the_parameter_unit() {
+        let c = parse("netusage 2 mbps\nbumpsize 3 gb\ndumpcycle 2 weeks\ndevice_output_buffer_size 2m\nmaxdumpsize inf\n");
+        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+        assert_eq!(show(&c, "netusage"), "2048");
+        assert_eq!(show(&c, "bumpsize"), "3145728");
+        assert_eq!(show(&c, "dumpcycle"), "14");
+        assert_eq!(show(&c, "device-output-buffer-size"), "2097152");
+        assert_eq!(show(&c, "maxdumpsize"), i64::MAX.to_string());
+    }
+
+    #[test]
+    fn strings_unescape_and_booleans_default_to_true() {
+        let c = parse("org \"a\\tb \\\"q\\\" \\101\"\neject-volume\nCOMPRESS_INDEX off\n");
+        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+        assert_eq!(show(&c, "org"), "a\tb \"q\" A\"");
+        assert_eq!(show(&c, "eject_volume"), "yes");
+        assert_eq!(show(&c, "compress-index"), "no");
+    }
+
+    #[test]
+    fn several_parents_apply_in_order_and_the_last_setting_wins() {
+        let c = parse(
+            "define dumptype a {\n  compress none\n  priority low\n}\n\
+             define dumptype b {\n  compress server best\n  comment \"b\"\n}\n\
+             define dumptype c {\n  a\n  b\n  priority high\n}\n",
+        );
+        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+        assert_eq!(show(&c, "dumptype:c:compress"), "SERVER BEST");
+        assert_eq!(show(&c, "dumptype:c:priority"), "HIGH");
+        assert_eq!(show(&c, "dumptype:c:comment"), "b");
+        // A parent's defaults (unset values) do not override what an earlier parent set.
+        assert_eq!(show(&c, "dumptype:C:Priority"), "HIGH");
+    }
+
+    #[test]
+    fn dumptype_defaults_follow_globals_set_before_the_definition() {
+        let c = parse("dumpcycle 3\ndefine dumptype early {\n}\ndumpcycle 9\ndefine dumptype late {\n}\n");
+        assert_eq!(show(&c, "dumptype:early:dumpcycle"), "3");
+        assert_eq!(show(&c, "dumptype:late:dumpcycle"), "9");
+    }
+
+    #[test]
+    fn predefined_dumptypes_and_implicit_sections_exist() {
+        let c = parse("");
+        assert_eq!(show(&c, "dumptype:NO-HOLD:holdingdisk"), "NEVER");
+        assert_eq!(show(&c, "dumptype:SRVCOMPRESS:compress"), "SERVER FAST");
+        assert_eq!(c.list(SectionKind::Interface), vec!["default"]);
+        assert_eq!(c.list(SectionKind::Tapetype), vec!["DEFAULT_TAPE"]);
+        assert_eq!(show(&c, "storage"), "unit");
+        assert_eq!(show(&c, "labelstr"), "\".*\"");
+    }
+
+    #[test]
+    fn errors_accumulate_with_logical_line_numbers() {
+        let c = parse("inparallel -1\n\n# c\ntapecycle x\n");
+        assert_eq!(
+            c.diagnostics,
+            vec![
+                "'/nonexistent/unit/amanda.conf', line 1: INPARALLEL must be positive",
+                "'/nonexistent/unit/amanda.conf', line 4: an integer is expected",
+                "'/nonexistent/unit/amanda.conf', line 4: TAPECYCLE must be positive",
+            ]
+        );
+        assert_eq!(c.level, Level::Errors);
+    }
+
+    #[test]
+    fn overrides_apply_to_globals_and_sections() {
+        let dir = std::env::temp_dir().join(format!("amrs-unit-ovr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("amanda.conf"), "inparallel 2\ndefine dumptype d {\n  compress none\n}\n")
+            .unwrap();
+        let ovr: Vec<Override> = ["inparallel=5", "dumptype:d:compress=server fast", "nosuch=1"]
+            .iter()
+            .map(|o| Override::parse(o).unwrap())
+            .collect();
+        let src = ConfigSource { dir: dir.clone(), name: "unit".into(), global_file: None };
+        let c = load_server(&src, &ovr);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(show(&c, "inparallel"), "5");
+        assert_eq!(show(&c, "dumptype:d:compress"), "SERVER FAST");
+        assert_eq!(c.diagnostics, vec!["parse error: unknown parameter 'nosuch'"]);
+    }
+
+    #[test]
+    fn includefile_is_relative_to_the_configuration_directory() {
+        let dir = std::env::temp_dir().join(format!("amrs-unit-inc-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("amanda.conf"), "includefile \"sub/more.conf\"\norg \"main\"\n").unwrap();
+        std::fs::write(dir.join("sub/more.conf"), "mailto \"ops\"\n").unwrap();
+        let src = ConfigSource { dir: dir.clone(), name: "unit".into(), global_file: None };
+        let c = load_server(&src, &[]);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+        assert_eq!(show(&c, "mailto"), "ops");
+        assert_eq!(show(&c, "org"), "main");
+    }
+}

@@ -4,6 +4,7 @@
 //! (one module per tool). Data plane modules (`pipeline`, `device`) arrive with their
 //! issues; `format` holds the on-volume formats shared by both planes.
 
+pub mod catalog; // tapelist (later logs, curinfo, indexes); atomic rewrites
 pub mod cli; // the tools: argument parsing, calling the library, exit codes
 pub mod config; // amanda.conf(5), disklist(5), amanda-client.conf, security files
 pub mod format; // Amanda 3.5 on-volume formats: 32 KiB header blocks; encode/decode, no I/O

@@ -3,6 +3,7 @@
 //! All tools live in one multi-call binary (`amrs`) that dispatches on the name it was
 //! started as (`amgetconf` → [`amgetconf::main`]); see ARCHITECTURE.md for why.
 
+pub mod amaead;
 pub mod amgetconf;
 pub mod quickstart;
 
@@ -10,7 +11,7 @@ pub mod quickstart;
 pub type ToolMain = fn(&[String]) -> i32;
 
 /// The tools this binary provides, by their Amanda names.
-pub const TOOLS: &[(&str, ToolMain)] = &[("amgetconf", amgetconf::main)];
+pub const TOOLS: &[(&str, ToolMain)] = &[("amaead", amaead::main), ("amgetconf", amgetconf::main)];
 
 /// Finds a tool by name.
 pub fn tool(name: &str) -> Option<ToolMain> {

@@ -5,9 +5,12 @@
 //! * [`quote`] — Amanda's string quoting, the header/log-line tokenizer and
 //!   `sanitise_filename`, shared with the catalog and holding-disk code.
 //! * [`crc`] — CRC-32C as Amanda computes it over dump streams, and its `crc:size` text form.
+//! * [`aead`] — the built-in authenticated encryption stream ("amaead") and its key files.
 //!
-//! Everything here is pure encode/decode: no I/O.
+//! Everything here is encode/decode over caller-supplied buffers or readers/writers; the
+//! only file this module opens itself is an amaead key file.
 
+pub mod aead;
 pub mod crc;
 pub mod header;
 pub mod quote;

@@ -7,4 +7,7 @@
 pub mod catalog; // tapelist (later logs, curinfo, indexes); atomic rewrites
 pub mod cli; // the tools: argument parsing, calling the library, exit codes
 pub mod config; // amanda.conf(5), disklist(5), amanda-client.conf, security files
+pub mod device; // volumes: the Device trait, file:/tape:/null: devices, chg-disk and chg-single
 pub mod format; // Amanda 3.5 on-volume formats: 32 KiB header blocks; encode/decode, no I/O
+pub mod holding; // holding-disk files: reading chunk chains (the chunker writes them later)
+pub mod pipeline; // the streaming data path; today the unsafe boundary (st tape ioctls)

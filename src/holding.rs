@@ -67,7 +67,10 @@ impl HoldingReader {
     pub fn open(first: &Path) -> Result<HoldingReader, HoldingError> {
         let header = read_chunk_header(first)?;
         if header.file_type != FileType::File {
-            return Err(chunk_err(first, format!("not the first chunk of a dump (header type {})", header.file_type)));
+            return Err(chunk_err(
+                first,
+                format!("not the first chunk of a dump (header type {})", header.file_type),
+            ));
         }
         let mut r = HoldingReader { header, current: None, next: None, seen: Vec::new() };
         r.enter(first.to_path_buf(), true)?;
@@ -94,7 +97,10 @@ impl HoldingReader {
                     &path,
                     format!(
                         "expected a CONT_FILE chunk of {}:{} level {} from {}",
-                        self.header.host_or_label, self.header.disk, self.header.dump_level, self.header.datestamp
+                        self.header.host_or_label,
+                        self.header.disk,
+                        self.header.dump_level,
+                        self.header.datestamp
                     ),
                 ));
             }

@@ -6,6 +6,7 @@
 
 pub mod catalog; // tapelist (later logs, curinfo, indexes); atomic rewrites
 pub mod cli; // the tools: argument parsing, calling the library, exit codes
+pub mod cmdline; // host/disk/datestamp/level/glob/label matching (match.c) and dumpspecs (cmdline.c)
 pub mod config; // amanda.conf(5), disklist(5), amanda-client.conf, security files
 pub mod device; // volumes: the Device trait, file:/tape:/null: devices, chg-disk and chg-single
 pub mod format; // Amanda 3.5 on-volume formats: 32 KiB header blocks; encode/decode, no I/O

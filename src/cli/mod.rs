@@ -5,13 +5,15 @@
 
 pub mod amaead;
 pub mod amgetconf;
+pub mod amrestore;
 pub mod quickstart;
 
 /// A tool's entry point: arguments after the program name; returns the exit status.
 pub type ToolMain = fn(&[String]) -> i32;
 
 /// The tools this binary provides, by their Amanda names.
-pub const TOOLS: &[(&str, ToolMain)] = &[("amaead", amaead::main), ("amgetconf", amgetconf::main)];
+pub const TOOLS: &[(&str, ToolMain)] =
+    &[("amaead", amaead::main), ("amgetconf", amgetconf::main), ("amrestore", amrestore::main)];
 
 /// Finds a tool by name.
 pub fn tool(name: &str) -> Option<ToolMain> {

@@ -5,4 +5,5 @@
 //! `#![allow(unsafe_code)]` and puts a `// SAFETY:` note on every unsafe block. Everything
 //! exported from here is a safe function.
 
+pub mod buf;
 pub mod st;

@@ -1,5 +1,6 @@
 //! The streaming data path (buffer pool, stages, io_uring I/O); today only the unsafe
 //! boundary module [`uring`], which the device layer uses for the st tape ioctls.
 
+pub mod codec;
 pub mod pool;
 pub mod uring;

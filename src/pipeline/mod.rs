@@ -3,4 +3,5 @@
 
 pub mod codec;
 pub mod pool;
+pub mod run;
 pub mod uring;

@@ -337,7 +337,7 @@ impl VfsDevice {
             .saturating_sub(request_bytes);
         let recheck = estimate_bytes <= block_bytes * MONITOR_CLOSELY_WITHIN_BLOCKS
             || self.free_space.written_since_check_bytes > MONITOR_EVERY_BYTES
-            || self.free_space.checked_at.map_or(true, |at| at.elapsed() >= MONITOR_EVERY);
+            || self.free_space.checked_at.is_none_or(|at| at.elapsed() >= MONITOR_EVERY);
         if !recheck {
             return false;
         }

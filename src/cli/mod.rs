@@ -4,6 +4,7 @@
 //! started as (`amgetconf` → [`amgetconf::main`]); see ARCHITECTURE.md for why.
 
 pub mod amaead;
+pub mod ambench;
 pub mod amgetconf;
 pub mod amrestore;
 pub mod quickstart;
@@ -12,8 +13,12 @@ pub mod quickstart;
 pub type ToolMain = fn(&[String]) -> i32;
 
 /// The tools this binary provides, by their Amanda names.
-pub const TOOLS: &[(&str, ToolMain)] =
-    &[("amaead", amaead::main), ("amgetconf", amgetconf::main), ("amrestore", amrestore::main)];
+pub const TOOLS: &[(&str, ToolMain)] = &[
+    ("amaead", amaead::main),
+    ("ambench", ambench::main),
+    ("amgetconf", amgetconf::main),
+    ("amrestore", amrestore::main),
+];
 
 /// Finds a tool by name.
 pub fn tool(name: &str) -> Option<ToolMain> {

@@ -4,4 +4,5 @@
 pub mod codec;
 pub mod pool;
 pub mod run;
+pub mod synthetic;
 pub mod uring;

@@ -1,0 +1,209 @@
+//! `ambench`: measures the data path and prints one JSON line.
+//!
+//! `ambench pipeline [--input FILE | --synthetic BYTES] [--seed N]
+//!   --compress none|gzip|zstd|lz4[:LEVEL] --encrypt none|aes-256-gcm [--key-file FILE]
+//!   --holding DIR|none --device file:DIR|null: [--block-size N] [--workers N]
+//!   [--frame-size N] [--verbose]`
+//!
+//! Without a key file a throw-away key is made. The JSON line has `bytes_in`,
+//! `bytes_out`, `seconds`, `mb_per_s` (input bytes / wall time, MB = 10^6 bytes),
+//! `peak_rss_bytes` (VmHWM of this process) and, per stage, `busy_s`, `blocked_in_s`,
+//! `blocked_out_s`. `--verbose` prints the buffer budget first (to stderr).
+
+use crate::format::aead::Key;
+use crate::pipeline::codec::Codec;
+use crate::pipeline::run::{run, MemorySink, PipelineSpec, ReadSource, Report, Sink, Source};
+use crate::pipeline::synthetic::Synthetic;
+
+const USAGE: &str = "usage: ambench pipeline [--input FILE | --synthetic BYTES] [--seed N] \
+--compress none|gzip|zstd|lz4[:LEVEL] --encrypt none|aes-256-gcm [--key-file FILE] \
+--holding DIR|none --device file:DIR|null: [--block-size N] [--workers N] [--frame-size N] [--verbose]";
+
+/// Parses a byte count with an optional k/m/g suffix (powers of 1024).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last().map(|c| c.to_ascii_lowercase()) {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<u64>().map(|n| n * mult).map_err(|_| format!("not a byte count: \"{s}\""))
+}
+
+struct Opts {
+    input: Option<String>,
+    synthetic: Option<u64>,
+    seed: u64,
+    codec: Codec,
+    encrypt: bool,
+    key_file: Option<String>,
+    holding: Option<String>,
+    device: String,
+    block_size: usize,
+    workers: usize,
+    frame_size: usize,
+    verbose: bool,
+}
+
+fn parse(argv: &[String]) -> Result<Opts, String> {
+    let mut o = Opts {
+        input: None,
+        synthetic: None,
+        seed: 1,
+        codec: Codec::None,
+        encrypt: false,
+        key_file: None,
+        holding: None,
+        device: "null:".into(),
+        block_size: 32 * 1024,
+        workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        frame_size: crate::pipeline::run::DEFAULT_FRAME_BYTES,
+        verbose: false,
+    };
+    let mut it = argv.iter();
+    match it.next().map(String::as_str) {
+        Some("pipeline") => {}
+        _ => return Err(USAGE.into()),
+    }
+    while let Some(a) = it.next() {
+        let mut val = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--input" => o.input = Some(val()?),
+            "--synthetic" => o.synthetic = Some(parse_bytes(&val()?)?),
+            "--seed" => o.seed = val()?.parse().map_err(|_| "bad --seed".to_string())?,
+            "--compress" => o.codec = Codec::parse(&val()?)?,
+            "--encrypt" => {
+                o.encrypt = match val()?.as_str() {
+                    "none" => false,
+                    "aes-256-gcm" | "amaead" => true,
+                    other => return Err(format!("unknown encryption \"{other}\" (none, aes-256-gcm)")),
+                }
+            }
+            "--key-file" => o.key_file = Some(val()?),
+            "--holding" => {
+                let v = val()?;
+                o.holding = (v != "none").then_some(v);
+            }
+            "--device" => o.device = val()?,
+            "--block-size" => o.block_size = parse_bytes(&val()?)? as usize,
+            "--workers" => o.workers = val()?.parse().map_err(|_| "bad --workers".to_string())?,
+            "--frame-size" => o.frame_size = parse_bytes(&val()?)? as usize,
+            "--verbose" => o.verbose = true,
+            _ => return Err(format!("unknown argument \"{a}\"\n{USAGE}")),
+        }
+    }
+    if o.input.is_some() == o.synthetic.is_some() {
+        return Err(format!("give exactly one of --input and --synthetic\n{USAGE}"));
+    }
+    Ok(o)
+}
+
+/// VmHWM of this process, in bytes.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()))
+        })
+        .map(|kib| kib * 1024)
+        .unwrap_or(0)
+}
+
+fn json(report: &Report) -> String {
+    let mut stages = String::new();
+    for (i, s) in report.stages.iter().enumerate() {
+        if i > 0 {
+            stages.push(',');
+        }
+        stages.push_str(&format!(
+            "\"{}\":{{\"bytes_in\":{},\"bytes_out\":{},\"busy_s\":{:.4},\"blocked_in_s\":{:.4},\"blocked_out_s\":{:.4}}}",
+            s.name,
+            s.bytes_in,
+            s.bytes_out,
+            s.busy.as_secs_f64(),
+            s.blocked_in.as_secs_f64(),
+            s.blocked_out.as_secs_f64()
+        ));
+    }
+    format!(
+        "{{\"bytes_in\":{},\"bytes_out\":{},\"seconds\":{:.4},\"mb_per_s\":{:.1},\"peak_rss_bytes\":{},\"stages\":{{{}}}}}",
+        report.bytes_in,
+        report.bytes_out,
+        report.seconds,
+        report.bytes_in as f64 / 1e6 / report.seconds.max(1e-9),
+        peak_rss_bytes(),
+        stages
+    )
+}
+
+fn build_sink(o: &Opts) -> Result<Box<dyn Sink>, String> {
+    if o.holding.is_some() {
+        return Err("--holding DIR is not available yet: use --holding none".into());
+    }
+    match o.device.as_str() {
+        "null:" => Ok(Box::new(MemorySink::new(false))),
+        d => Err(format!("--device {d} is not available yet: use --device null:")),
+    }
+}
+
+pub fn main(argv: &[String]) -> i32 {
+    let o = match parse(argv) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("ambench: {e}");
+            return 2;
+        }
+    };
+    let key = if o.encrypt {
+        let k = match &o.key_file {
+            Some(f) => Key::load(std::path::Path::new(f)),
+            None => Key::generate(),
+        };
+        match k {
+            Ok(k) => Some(k),
+            Err(e) => {
+                eprintln!("ambench: {e}");
+                return 1;
+            }
+        }
+    } else {
+        None
+    };
+    let mut spec = PipelineSpec::new(o.codec, key, o.workers);
+    spec.frame_bytes = o.frame_size;
+    if o.verbose {
+        eprintln!("ambench: budget {}", spec.budget((0, 0)).describe());
+    }
+    let source: Box<dyn Source> = match (&o.input, o.synthetic) {
+        (Some(f), _) => match std::fs::File::open(f) {
+            Ok(file) => Box::new(ReadSource(file)),
+            Err(e) => {
+                eprintln!("ambench: {f}: {e}");
+                return 1;
+            }
+        },
+        (None, Some(n)) => Box::new(Synthetic::new(n, o.seed)),
+        _ => unreachable!("checked in parse"),
+    };
+    let sink = match build_sink(&o) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ambench: {e}");
+            return 2;
+        }
+    };
+    let _ = o.block_size;
+    match run(&spec, source, sink) {
+        Ok(report) => {
+            println!("{}", json(&report));
+            0
+        }
+        Err(e) => {
+            eprintln!("ambench: {e}");
+            1
+        }
+    }
+}

@@ -11,7 +11,7 @@
 //!   10..12  reserved         0, 0
 //!   12..16  max_segment      u32 big-endian: the most plaintext bytes in one segment
 //!                            (1 ..= 16 MiB)
-//!   16..24  key_id           first 8 bytes of AES-256_k(0^128) (the key check value):
+//!   16..24  key_id           first 8 bytes of SHA-256("amaead key id\0" || key):
 //!                            identifies the key without revealing it
 //!   24..31  nonce_prefix     7 random bytes, fresh for every stream
 //!   31      reserved         0
@@ -38,10 +38,8 @@
 //! 32 random bytes written as 64 hexadecimal characters, optionally followed by a newline.
 //! A key file readable or writable by anyone but its owner is refused.
 
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::aes::cipher::{BlockEncrypt, KeyInit};
-use aes_gcm::aes::Aes256;
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use ring::rand::{SecureRandom, SystemRandom};
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -106,6 +104,10 @@ impl std::fmt::Debug for Key {
     }
 }
 
+fn random(buf: &mut [u8]) -> Result<(), AeadError> {
+    SystemRandom::new().fill(buf).map_err(|_| AeadError::Io("the system's random source failed".into()))
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -118,17 +120,18 @@ impl Key {
     /// A fresh random key.
     pub fn generate() -> Result<Key, AeadError> {
         let mut k = [0u8; 32];
-        getrandom::getrandom(&mut k).map_err(|e| AeadError::Io(format!("no randomness: {e}")))?;
+        random(&mut k)?;
         Ok(Key(k))
     }
 
-    /// The key check value: the first 8 bytes of AES-256 of an all-zero block.
+    /// The key id: the first 8 bytes of SHA-256("amaead key id\0" || key).
     pub fn id(&self) -> [u8; 8] {
-        let aes = Aes256::new(&self.0.into());
-        let mut block = [0u8; 16].into();
-        aes.encrypt_block(&mut block);
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(b"amaead key id\0");
+        ctx.update(&self.0);
+        let d = ctx.finish();
         let mut id = [0u8; 8];
-        id.copy_from_slice(&block[..8]);
+        id.copy_from_slice(&d.as_ref()[..8]);
         id
     }
 
@@ -182,7 +185,7 @@ impl StreamHeader {
             return Err(AeadError::BadSegmentSize(max_segment_bytes));
         }
         let mut nonce_prefix = [0u8; 7];
-        getrandom::getrandom(&mut nonce_prefix).map_err(|e| AeadError::Io(format!("no randomness: {e}")))?;
+        random(&mut nonce_prefix)?;
         Ok(StreamHeader { max_segment_bytes, key_id: key.id(), nonce_prefix })
     }
 
@@ -225,7 +228,7 @@ impl StreamHeader {
 /// Seals and opens the segments of one stream. Shareable between worker threads
 /// (`&self` only): the data path seals frames in parallel, each with its own counter.
 pub struct SegmentCipher {
-    cipher: Aes256Gcm,
+    cipher: LessSafeKey,
     header: StreamHeader,
     aad: [u8; HEADER_BYTES],
 }
@@ -236,7 +239,8 @@ impl SegmentCipher {
         if key.id() != header.key_id {
             return Err(AeadError::WrongKey { stream: hex(&header.key_id), key: hex(&key.id()) });
         }
-        Ok(SegmentCipher { cipher: Aes256Gcm::new(&key.0.into()), header, aad: header.encode() })
+        let unbound = UnboundKey::new(&AES_256_GCM, &key.0).expect("a 32-byte key suits AES-256-GCM");
+        Ok(SegmentCipher { cipher: LessSafeKey::new(unbound), header, aad: header.encode() })
     }
 
     pub fn header(&self) -> &StreamHeader {
@@ -264,11 +268,12 @@ impl SegmentCipher {
         assert!(buf.len() >= wire, "segment buffer too small");
         let nonce = self.nonce(counter, last);
         let body = &mut buf[LENGTH_BYTES..LENGTH_BYTES + plain_len];
+        // The nonce is unique: a fresh random prefix per stream and the segment counter.
         let tag = self
             .cipher
-            .encrypt_in_place_detached(Nonce::from_slice(&nonce), &self.aad, body)
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&self.aad), body)
             .expect("AES-GCM seals any length below its 64 GiB limit");
-        buf[LENGTH_BYTES + plain_len..wire].copy_from_slice(&tag);
+        buf[LENGTH_BYTES + plain_len..wire].copy_from_slice(tag.as_ref());
         buf[..LENGTH_BYTES].copy_from_slice(&((plain_len + TAG_BYTES) as u32).to_be_bytes());
         wire
     }
@@ -280,10 +285,9 @@ impl SegmentCipher {
             return Err(AeadError::TruncatedSegment { segment: counter });
         }
         let plain_len = body.len() - TAG_BYTES;
-        let (data, tag) = body.split_at_mut(plain_len);
         let nonce = self.nonce(counter, last);
         self.cipher
-            .decrypt_in_place_detached(Nonce::from_slice(&nonce), &self.aad, data, Tag::from_slice(tag))
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(&self.aad), body)
             .map_err(|_| AeadError::Authentication { segment: counter })?;
         Ok(plain_len)
     }
@@ -407,13 +411,16 @@ impl<R: Read> Decryptor<R> {
         }
         self.pending_len = self.read_len()?;
         let last = self.pending_len.is_none();
+        // The cipher wipes a segment that fails; keep the final one (once per stream) so
+        // a stream cut after a non-final segment can be told from an altered one.
+        let saved = last.then(|| self.seg[..body_len].to_vec());
         let n = match self.cipher.open_in_place(self.counter, last, &mut self.seg[..body_len]) {
             Ok(n) => n,
             Err(e) => {
-                // A stream cut right after a non-final segment: that segment opens as
-                // non-final, so say "truncated" rather than "altered".
-                if last && self.cipher.open_in_place(self.counter, false, &mut self.seg[..body_len]).is_ok() {
-                    return Err(AeadError::MissingFinal { segment: self.counter });
+                if let Some(mut copy) = saved {
+                    if self.cipher.open_in_place(self.counter, false, &mut copy).is_ok() {
+                        return Err(AeadError::MissingFinal { segment: self.counter });
+                    }
                 }
                 return Err(e);
             }

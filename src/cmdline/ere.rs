@@ -22,6 +22,10 @@
 //!   end; `[^…]` never matches `\n` under `REG_NEWLINE`.
 //! - `.` matches anything but NUL (and `\n` under `REG_NEWLINE`).
 //!
+//! - Without `REG_NEWLINE` (only [`crate::cmdline::match_regex_no_newline`]) `^`/`$` are
+//!   the string's ends. glibc's DFA has a quirk there that is not reproduced: a `^`/`$`
+//!   inside the pattern also matches next to a `\n` the pattern itself consumes.
+//!
 //! The parser follows glibc's recursive-descent structure (`parse_reg_exp`, `parse_branch`,
 //! `parse_expression`, `parse_dup_op`, `parse_bracket_exp`) so that the same inputs are
 //! rejected with the same message. The result is re-emitted in the `regex` crate's syntax
@@ -37,6 +41,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 /// `RE_DUP_MAX` of glibc: the largest count allowed in `{m,n}`.
 const RE_DUP_MAX: i64 = 0x7fff;
+
+/// Limits that keep the recursive parser and emitter off deep stacks: groups nested deeper,
+/// or more repetition operators stacked on one atom, are refused (`TOO_BIG`) although
+/// glibc would accept them. No sensible host, disk or label pattern comes near.
+const MAX_GROUP_NEST: usize = 64;
+const MAX_STACKED_DUPS: usize = 32;
 
 /// glibc's bracket symbol buffer (`BRACKET_NAME_BUF_SIZE`): longer names are rejected.
 const BRACKET_NAME_MAX: usize = 32;
@@ -85,6 +95,7 @@ impl Ere {
         let re = regex::bytes::RegexBuilder::new(&translated)
             .unicode(false)
             .size_limit(64 << 20)
+            .nest_limit(4000)
             .build()
             .map_err(|_| EreError(msg::TOO_BIG))?;
         Ok(Ere { re })
@@ -395,13 +406,21 @@ impl<'a> Parser<'a> {
             Tok::BackSlash => return Err(EreError(msg::EESCAPE)),
         };
         self.fetch();
+        let mut dups = 0;
         while matches!(self.tok, Tok::Star | Tok::Plus | Tok::Question | Tok::OpenDup) {
+            dups += 1;
+            if dups > MAX_STACKED_DUPS {
+                return Err(EreError(msg::TOO_BIG));
+            }
             tree = self.parse_dup_op(tree)?;
         }
         Ok(tree)
     }
 
     fn parse_sub_exp(&mut self, nest: usize) -> PResult<Node> {
+        if nest > MAX_GROUP_NEST {
+            return Err(EreError(msg::TOO_BIG));
+        }
         let idx = self.nsub;
         self.nsub += 1;
         self.fetch();
@@ -780,6 +799,16 @@ mod tests {
         assert_eq!(m(r"\`a", "b\na"), Ok(false));
     }
 
+    proptest::proptest! {
+        /// Any input either compiles or gives one of glibc's messages; never a panic.
+        #[test]
+        fn never_panics(p in "[ab.*+?|(){}\\[\\]^$\\\\,:=0-9\n-]{0,12}", subj in "[ab\n.-]{0,6}") {
+            if let Ok(re) = Ere::new(&p, true) {
+                let _ = re.is_match(&subj);
+            }
+        }
+    }
+
     #[test]
     fn errors_are_glibcs() {
         assert_eq!(m("*a", ""), Err(msg::BADRPT));
@@ -799,5 +828,8 @@ mod tests {
         assert_eq!(m("[a-c-e]", ""), Err(msg::ERANGE));
         assert_eq!(m("[[:foo:]]", ""), Err(msg::ECTYPE));
         assert_eq!(m("[[.ab.]]", ""), Err(msg::ECOLLATE));
+        assert_eq!(m(&"(".repeat(100_000), ""), Err(msg::TOO_BIG));
+        assert_eq!(m(&format!("a{}", "*".repeat(100_000)), ""), Err(msg::TOO_BIG));
+        assert_eq!(m(&format!("{}a{}", "(".repeat(64), ")*".repeat(64)), "a"), Ok(true));
     }
 }

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 need_pkgs=()
-for p in amanda-server amanda-client zstd gzip lz4; do
+for p in amanda-server amanda-client zstd gzip lz4 bc; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

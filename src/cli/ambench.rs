@@ -149,7 +149,48 @@ fn build_sink(o: &Opts) -> Result<Box<dyn Sink>, String> {
     }
 }
 
+/// `ambench corpus BYTES FILE [SEED]`: writes the synthetic corpus to a file, so the
+/// same bytes can be fed to reference tools (`zstd -1 -T2`, `dd`) in the same run.
+fn corpus(argv: &[String]) -> i32 {
+    let (Some(bytes), Some(file)) = (argv.get(1).map(|b| parse_bytes(b)), argv.get(2)) else {
+        eprintln!("usage: ambench corpus BYTES FILE [SEED]");
+        return 2;
+    };
+    let bytes = match bytes {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("ambench: {e}");
+            return 2;
+        }
+    };
+    let seed = argv.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let mut src = Synthetic::new(bytes, seed);
+    let result = (|| -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(file)?);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = src.fill(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            f.write_all(&buf[..n])?;
+        }
+        f.into_inner().map_err(|e| e.into_error())?.sync_all()
+    })();
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("ambench: {file}: {e}");
+            1
+        }
+    }
+}
+
 pub fn main(argv: &[String]) -> i32 {
+    if argv.first().map(String::as_str) == Some("corpus") {
+        return corpus(argv);
+    }
     let o = match parse(argv) {
         Ok(o) => o,
         Err(e) => {

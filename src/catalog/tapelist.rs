@@ -14,8 +14,9 @@
 //!   `reuse`/`no-reuse` (meaning reuse). A line that does not start with digits is an
 //!   error naming the file and line.
 //! - Writing goes to `<tapelist>-new-<seconds>` in the same directory, is fsync'd,
-//!   renamed over the old file and the directory fsync'd, under an exclusive `flock` on
-//!   `<tapelist>.lock`, so a crash leaves either the old or the new list, never a mix.
+//!   renamed over the old file and the directory fsync'd, under an exclusive POSIX
+//!   (`fcntl`) lock on `<tapelist>.lock` — the lock Amanda's own tools take, so they and we
+//!   never rewrite the list at once — and a crash leaves either the old or the new list.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -183,9 +184,10 @@ impl Tapelist {
     }
 }
 
-/// An exclusive lock on `<tapelist>.lock`, held while reading, changing and writing.
+/// An exclusive lock on `<tapelist>.lock`, held while reading, changing and writing;
+/// released when dropped (closing the file drops a POSIX lock).
 pub struct TapelistLock {
-    _lock: nix::fcntl::Flock<std::fs::File>,
+    _file: std::fs::File,
     path: PathBuf,
 }
 
@@ -195,9 +197,25 @@ impl TapelistLock {
         let lockname = PathBuf::from(format!("{}.lock", tapelist.display()));
         let io = |e: std::io::Error| TapelistError::Io { file: lockname.display().to_string(), source: e };
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&lockname).map_err(io)?;
-        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, errno)| io(std::io::Error::from(errno)))?;
-        Ok(TapelistLock { _lock: lock, path: tapelist.to_path_buf() })
+        // Amanda::Util::file_lock takes a whole-file write lock with fcntl(F_SETLKW).
+        let whole_file = nix::libc::flock {
+            l_type: nix::libc::F_WRLCK as i16,
+            l_whence: nix::libc::SEEK_SET as i16,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        loop {
+            match nix::fcntl::fcntl(
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                nix::fcntl::FcntlArg::F_SETLKW(&whole_file),
+            ) {
+                Ok(_) => break,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(io(std::io::Error::from(e))),
+            }
+        }
+        Ok(TapelistLock { _file: file, path: tapelist.to_path_buf() })
     }
 
     pub fn read(&self) -> Result<Tapelist, TapelistError> {

@@ -10,10 +10,21 @@
 //! `peak_rss_bytes` (VmHWM of this process) and, per stage, `busy_s`, `blocked_in_s`,
 //! `blocked_out_s`. `--verbose` prints the buffer budget first (to stderr).
 
+use crate::device::{open_device, AccessMode, Device, DeviceProperties};
 use crate::format::aead::Key;
+use crate::format::header::DumpFile;
+use crate::pipeline::chunker::{ChunkerSink, ChunkerSpec};
 use crate::pipeline::codec::Codec;
-use crate::pipeline::run::{run, MemorySink, PipelineSpec, ReadSource, Report, Sink, Source};
+use crate::pipeline::run::{run, MemorySink, PipelineSpec, ReadSource, Report, Sink, Source, StageStats};
 use crate::pipeline::synthetic::Synthetic;
+use crate::pipeline::taper::{delete_holding_dump, flush_holding_to_taper, TaperSettings, TaperSink};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The run timestamp written into the volume label and the dump headers.
+const BENCH_DATESTAMP: &str = "20261122000000";
+/// Holding chunks of 1 GiB, Amanda's default `chunksize`.
+const CHUNK_BYTES: u64 = 1 << 30;
 
 const USAGE: &str = "usage: ambench pipeline [--input FILE | --synthetic BYTES] [--seed N] \
 --compress none|gzip|zstd|lz4[:LEVEL] --encrypt none|aes-256-gcm [--key-file FILE] \
@@ -139,14 +150,100 @@ fn json(report: &Report) -> String {
     )
 }
 
-fn build_sink(o: &Opts) -> Result<Box<dyn Sink>, String> {
-    if o.holding.is_some() {
-        return Err("--holding DIR is not available yet: use --holding none".into());
+/// The header of the benchmark dump: what a restore needs to undo it (Amanda's amrestore
+/// runs the programs named here).
+fn dump_header(o: &Opts) -> DumpFile {
+    let mut h = DumpFile::new_file(BENCH_DATESTAMP, "ambench", "/synthetic", 0, "GNUTAR");
+    match o.codec {
+        Codec::None => {}
+        Codec::Gzip { .. } => {
+            h.compressed = true;
+            h.compression_suffix = ".gz".into();
+        }
+        c => {
+            let prog = c.program().unwrap_or_default().to_string();
+            h.compressed = true;
+            h.compression_suffix = "cust".into();
+            h.server_compress_program = prog;
+        }
     }
-    match o.device.as_str() {
-        "null:" => Ok(Box::new(MemorySink::new(false))),
-        d => Err(format!("--device {d} is not available yet: use --device null:")),
+    if o.encrypt {
+        h.encrypted = true;
+        h.encryption_suffix = "enc".into();
+        h.server_encrypt_program = amaead_path();
+        h.server_decrypt_option = "-d".into();
     }
+    h
+}
+
+/// An absolute path to `amaead` for the header's decrypt program (Amanda's amrestore
+/// runs it without a PATH search): the `amaead` link beside this executable, made if
+/// missing.
+fn amaead_path() -> String {
+    let Ok(exe) = std::env::current_exe() else { return "amaead".into() };
+    let link = exe.with_file_name("amaead");
+    if !link.exists() {
+        let _ = std::os::unix::fs::symlink(&exe, &link);
+    }
+    link.display().to_string()
+}
+
+/// Opens `file:DIR` (made if needed) and labels it for writing.
+fn open_volume(o: &Opts) -> Result<Box<dyn Device>, String> {
+    if let Some(dir) = o.device.strip_prefix("file:") {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
+    }
+    let mut props = DeviceProperties::new();
+    props.set("BLOCK_SIZE", &o.block_size.to_string());
+    let mut dev = open_device(&o.device, &props).map_err(|e| e.to_string())?;
+    dev.start(AccessMode::Write { label: "AMBENCH-001".into(), datestamp: BENCH_DATESTAMP.into() })
+        .map_err(|e| e.to_string())?;
+    Ok(dev)
+}
+
+fn no_next_volume() -> crate::pipeline::taper::NextVolume {
+    Box::new(|| Err("ambench writes one volume (runtapes 1)".to_string()))
+}
+
+/// The pipeline's sink: the holding disk (flushed to the volume afterwards), the volume
+/// directly, or nothing.
+fn build_sink(o: &Opts, header: &DumpFile) -> Result<(Box<dyn Sink>, Option<PathBuf>), String> {
+    if let Some(dir) = &o.holding {
+        let spec = ChunkerSpec::new(Path::new(dir), BENCH_DATESTAMP, header.clone(), CHUNK_BYTES);
+        let first = spec.first_chunk_path();
+        let (sink, _handle) = ChunkerSink::new(spec).map_err(|e| e.to_string())?;
+        return Ok((Box::new(sink), Some(first)));
+    }
+    if o.device == "null:" {
+        return Ok((Box::new(MemorySink::new(false)), None));
+    }
+    let dev = open_volume(o)?;
+    let (sink, _handle) = TaperSink::new(header, TaperSettings::new(1), Some(dev), no_next_volume())
+        .map_err(|e| e.to_string())?;
+    Ok((Box::new(sink), None))
+}
+
+/// Flushes the holding dump to the volume (as amflush), timing it as one more stage.
+fn flush(o: &Opts, first: &Path, report: &mut Report) -> Result<(), String> {
+    let t = Instant::now();
+    if o.device != "null:" {
+        let dev = open_volume(o)?;
+        let out = flush_holding_to_taper(first, &TaperSettings::new(1), Some(dev), no_next_volume())
+            .map_err(|e| e.error.to_string())?;
+        if let Some(mut d) = out.taper.device {
+            d.finish().map_err(|e| e.to_string())?;
+        }
+        report.stages.push(StageStats {
+            name: "flush".into(),
+            bytes_in: out.taper.data_bytes,
+            bytes_out: out.taper.data_bytes,
+            busy: t.elapsed(),
+            ..StageStats::default()
+        });
+    }
+    delete_holding_dump(first).map_err(|e| e.to_string())?;
+    report.seconds += t.elapsed().as_secs_f64();
+    Ok(())
 }
 
 /// `ambench corpus BYTES FILE [SEED]`: writes the synthetic corpus to a file, so the
@@ -229,22 +326,27 @@ pub fn main(argv: &[String]) -> i32 {
         (None, Some(n)) => Box::new(Synthetic::new(n, o.seed)),
         _ => unreachable!("checked in parse"),
     };
-    let sink = match build_sink(&o) {
+    let header = dump_header(&o);
+    let (sink, holding_first) = match build_sink(&o, &header) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("ambench: {e}");
-            return 2;
+            return 1;
         }
     };
-    let _ = o.block_size;
-    match run(&spec, source, sink) {
-        Ok(report) => {
-            println!("{}", json(&report));
-            0
-        }
+    let mut report = match run(&spec, source, sink) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("ambench: {e}");
-            1
+            return 1;
+        }
+    };
+    if let Some(first) = holding_first {
+        if let Err(e) = flush(&o, &first, &mut report) {
+            eprintln!("ambench: {e}");
+            return 1;
         }
     }
+    println!("{}", json(&report));
+    0
 }

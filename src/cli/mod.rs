@@ -6,7 +6,9 @@
 pub mod amaead;
 pub mod ambench;
 pub mod amgetconf;
+pub mod amlabel;
 pub mod amrestore;
+pub mod amtape;
 pub mod quickstart;
 
 /// A tool's entry point: arguments after the program name; returns the exit status.
@@ -17,7 +19,9 @@ pub const TOOLS: &[(&str, ToolMain)] = &[
     ("amaead", amaead::main),
     ("ambench", ambench::main),
     ("amgetconf", amgetconf::main),
+    ("amlabel", amlabel::main),
     ("amrestore", amrestore::main),
+    ("amtape", amtape::main),
 ];
 
 /// Finds a tool by name.
@@ -65,6 +69,10 @@ fn install_links(dir: Option<&str>) -> i32 {
         eprintln!("amrs install-links: a directory is required");
         return 2;
     };
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("amrs install-links: {dir}: {e}");
+        return 1;
+    }
     let exe = match std::env::current_exe() {
         Ok(e) => e,
         Err(e) => {

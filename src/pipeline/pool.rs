@@ -155,6 +155,23 @@ impl Drop for PoolBuf {
     }
 }
 
+/// Pool buffers go to the io_uring writer and reader as they are, and come back when the
+/// I/O completes.
+impl super::uring::ring::IoBuf for PoolBuf {
+    fn aligned(&self) -> &AlignedBuf {
+        PoolBuf::aligned(self)
+    }
+    fn aligned_mut(&mut self) -> &mut AlignedBuf {
+        PoolBuf::aligned_mut(self)
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn set_len(&mut self, n: usize) {
+        self.len = n;
+    }
+}
+
 impl std::fmt::Debug for PoolBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "PoolBuf(seq {}, {} of {} bytes)", self.seq, self.len, self.capacity())

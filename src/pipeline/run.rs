@@ -70,6 +70,9 @@ pub trait Sink: Send {
     fn consume(&mut self, frame: PoolBuf) -> Result<(), String>;
     /// Ends the stream; the data must be durable when this returns.
     fn finish(&mut self) -> Result<(), String>;
+    /// The stream stopped before its end (a stage upstream failed): the sink must not
+    /// present what it has as a complete dump.
+    fn abort(&mut self, _reason: &str) {}
     /// Statistics of the sink's own work (its name, bytes, busy and blocked time).
     fn stats(&self) -> StageStats;
 }
@@ -172,6 +175,9 @@ pub fn run(
     let (work_tx, work_rx) = bounded::<Msg>(spec.source_read_depth);
     let (done_tx, done_rx) = bounded::<(u64, Msg)>(spec.workers * spec.frames_in_flight + 1);
     let (sink_tx, sink_rx) = bounded::<PoolBuf>(2);
+    // Set by the reorder step once every frame (and the AEAD end) has gone to the sink.
+    let complete = std::sync::atomic::AtomicBool::new(false);
+    let complete = &complete;
 
     std::thread::scope(|s| {
         // Source.
@@ -337,11 +343,15 @@ pub fn run(
                     send(b, &mut st)?;
                 }
             }
+            if total != Some(next) {
+                return Err("the pipeline stopped".into());
+            }
             if let Some(c) = &cipher_r {
                 let mut b = take(&stream_pool, &mut st.blocked_out);
                 b.len = c.seal_in_place(next as u32, true, b.space(), 0);
                 send(b, &mut st)?;
             }
+            complete.store(true, std::sync::atomic::Ordering::Release);
             Ok(st)
         });
 
@@ -352,7 +362,14 @@ pub fn run(
                 let t = Instant::now();
                 let Ok(b) = sink_rx.recv() else { break };
                 blocked_in += t.elapsed();
-                sink.consume(b)?;
+                if let Err(e) = sink.consume(b) {
+                    sink.abort(&e);
+                    return Err(e);
+                }
+            }
+            if !complete.load(std::sync::atomic::Ordering::Acquire) {
+                sink.abort("the dump stopped before its end");
+                return Err("the pipeline stopped".into());
             }
             sink.finish()?;
             let mut st = sink.stats();

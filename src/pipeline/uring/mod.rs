@@ -6,4 +6,6 @@
 //! exported from here is a safe function.
 
 pub mod buf;
+pub mod file;
+pub mod ring;
 pub mod st;

@@ -63,3 +63,35 @@ fn filter_round_trip_and_failures() {
     assert_eq!(rc, 1);
     assert!(err.contains("permissions 0640"), "{err}");
 }
+
+#[test]
+fn amrestore_finds_the_key_through_the_configuration() {
+    let dir = common::scratch("amaead-config");
+    let key = key_file(&dir, "site.key", "5e", 0o600);
+    let vt = dir.join("vt");
+    let conf = dir.join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(conf.join("amanda.conf"), format!("encrypt_key_file \"{}\"\n", key.display())).unwrap();
+    std::fs::write(conf.join("disklist"), "").unwrap();
+    let out = common::tool("ambench")
+        .args(["pipeline", "--synthetic", "3m", "--compress", "zstd:1", "--encrypt", "aes-256-gcm"])
+        .args(["--key-file", key.to_str().unwrap(), "--holding", "none"])
+        .arg("--device")
+        .arg(format!("file:{}", vt.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let corpus = dir.join("corpus");
+    let st = common::tool("ambench").args(["corpus", "3m"]).arg(&corpus).status().unwrap();
+    assert!(st.success());
+    let restored = common::tool("amrestore")
+        .env_remove("AMAEAD_KEY_FILE")
+        .arg("--config")
+        .arg(&conf)
+        .arg("-p")
+        .arg(format!("file:{}", vt.display()))
+        .output()
+        .unwrap();
+    assert!(restored.status.success(), "{}", String::from_utf8_lossy(&restored.stderr));
+    assert!(restored.stdout == std::fs::read(&corpus).unwrap(), "restored bytes differ from the corpus");
+}

@@ -490,7 +490,9 @@ pub fn main(argv: &[String]) -> i32 {
     if o.raw {
         o.header = true;
     }
-    let key_file = std::env::var_os("AMAEAD_KEY_FILE").filter(|v| !v.is_empty()).map(PathBuf::from);
+    // The built-in AEAD's key: $AMAEAD_KEY_FILE, else the configuration's
+    // encrypt_key_file (with --config), else amaead's default.
+    let mut key_file = std::env::var_os("AMAEAD_KEY_FILE").filter(|v| !v.is_empty()).map(PathBuf::from);
     if let Some(c) = &o.config {
         let cfg = crate::config::load_server(&crate::config::ConfigSource::resolve(c), &o.overrides);
         for d in &cfg.diagnostics {
@@ -499,6 +501,10 @@ pub fn main(argv: &[String]) -> i32 {
         if cfg.level >= crate::config::Level::Errors {
             eprintln!("amrestore: errors processing config file");
             return 1;
+        }
+        let configured = cfg.global_str("CNF_ENCRYPT_KEY_FILE");
+        if key_file.is_none() && !configured.is_empty() {
+            key_file = Some(PathBuf::from(configured));
         }
     }
     if o.holding {

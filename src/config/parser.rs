@@ -2763,6 +2763,9 @@ impl Parser {
         g.insert("CNF_INTERACTIVITY", none());
         g.insert("CNF_TAPERSCAN", none());
         g.insert("CNF_HOSTNAME", none());
+        // amrs extension: the built-in AEAD's key file ("" = none; amaead's own default,
+        // /etc/amanda/amaead.key, applies where a key is needed).
+        g.insert("CNF_ENCRYPT_KEY_FILE", s(""));
         // The client table stores `application`/`script` lines in slots named after the
         // dumptype's (a quirk of Amanda's tables); give them a home.
         g.insert("DUMPTYPE_APPLICATION", Val::new(Value::Application(None)));
@@ -2875,6 +2878,7 @@ impl Parser {
                 );
                 put("DUMPTYPE_RETRY_DUMP", Val::int(2));
                 put("DUMPTYPE_TAG", Val::new(Value::StrList(Vec::new())));
+                put("DUMPTYPE_ENCRYPT_KEY_FILE", g("CNF_ENCRYPT_KEY_FILE"));
             }
             SectionKind::Tapetype => {
                 put("TAPETYPE_COMMENT", s(""));
@@ -3408,6 +3412,20 @@ mod tests {
         assert_eq!(c.list(SectionKind::Tapetype), vec!["DEFAULT_TAPE"]);
         assert_eq!(show(&c, "storage"), "unit");
         assert_eq!(show(&c, "labelstr"), "\".*\"");
+    }
+
+    #[test]
+    fn encrypt_key_file_extension_is_global_and_per_dumptype() {
+        let c = parse(
+            "encrypt-key-file \"/etc/amanda/site.key\"\n\
+             define dumptype plain {\n}\n\
+             define dumptype secret {\n  encrypt server\n  server_encrypt \"amaead\"\n  encrypt_key_file \"/k/secret.key\"\n}\n",
+        );
+        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+        assert_eq!(show(&c, "encrypt_key_file"), "/etc/amanda/site.key");
+        assert_eq!(show(&c, "dumptype:plain:encrypt-key-file"), "/etc/amanda/site.key");
+        assert_eq!(show(&c, "dumptype:secret:encrypt_key_file"), "/k/secret.key");
+        assert_eq!(show(&c, "dumptype:secret:server_encrypt"), "amaead");
     }
 
     #[test]

@@ -101,6 +101,7 @@ pub static CLIENT_KEYTAB: &[(&str, &str)] = &[
     ("TAPEDEV", "TAPEDEV"),
     ("UNRESERVED_TCP_PORT", "UNRESERVED_TCP_PORT"),
     ("VISIBLE", "VISIBLE"),
+    ("ENCRYPT_KEY_FILE", "ENCRYPT_KEY_FILE"),
 ];
 
 #[rustfmt::skip]
@@ -365,6 +366,7 @@ pub static SERVER_KEYTAB: &[(&str, &str)] = &[
     ("VAULT", "VAULT"),
     ("VISIBLE", "VISIBLE"),
     ("VOLUME_ERROR", "VOLUME_ERROR"),
+    ("ENCRYPT_KEY_FILE", "ENCRYPT_KEY_FILE"),
 ];
 
 #[rustfmt::skip]
@@ -745,6 +747,7 @@ pub static TOKEN_ORDER: &[&str] = &[
     "OTHER",
     "VAULT",
     "PREFERED_IDENT",
+    "ENCRYPT_KEY_FILE",
 ];
 
 #[rustfmt::skip]
@@ -802,6 +805,7 @@ pub static CLIENT_VAR: &[ParamDef] = &[
     ParamDef { tok: "APPLICATION", ty: DeclType::Str, read: Read::Dapplication, parm: "DUMPTYPE_APPLICATION", validate: None },
     ParamDef { tok: "SCRIPT", ty: DeclType::Str, read: Read::DppScript, parm: "DUMPTYPE_SCRIPTLIST", validate: None },
     ParamDef { tok: "HOSTNAME", ty: DeclType::Str, read: Read::Str, parm: "CNF_HOSTNAME", validate: None },
+    ParamDef { tok: "ENCRYPT_KEY_FILE", ty: DeclType::Str, read: Read::Str, parm: "CNF_ENCRYPT_KEY_FILE", validate: None },
 ];
 
 #[rustfmt::skip]
@@ -904,6 +908,7 @@ pub static SERVER_VAR: &[ParamDef] = &[
     ParamDef { tok: "SSL_DIR", ty: DeclType::Str, read: Read::Str, parm: "CNF_SSL_DIR", validate: None },
     ParamDef { tok: "COMPRESS_INDEX", ty: DeclType::Boolean, read: Read::Bool, parm: "CNF_COMPRESS_INDEX", validate: None },
     ParamDef { tok: "SORT_INDEX", ty: DeclType::Boolean, read: Read::Bool, parm: "CNF_SORT_INDEX", validate: None },
+    ParamDef { tok: "ENCRYPT_KEY_FILE", ty: DeclType::Str, read: Read::Str, parm: "CNF_ENCRYPT_KEY_FILE", validate: None },
 ];
 
 #[rustfmt::skip]
@@ -980,6 +985,7 @@ pub static DUMPTYPE_VAR: &[ParamDef] = &[
     ParamDef { tok: "SSL_CHECK_HOST", ty: DeclType::Boolean, read: Read::Bool, parm: "DUMPTYPE_SSL_CHECK_HOST", validate: None },
     ParamDef { tok: "SSL_CHECK_CERTIFICATE_HOST", ty: DeclType::Boolean, read: Read::Bool, parm: "DUMPTYPE_SSL_CHECK_CERTIFICATE_HOST", validate: None },
     ParamDef { tok: "SSL_CHECK_FINGERPRINT", ty: DeclType::Boolean, read: Read::Bool, parm: "DUMPTYPE_SSL_CHECK_FINGERPRINT", validate: None },
+    ParamDef { tok: "ENCRYPT_KEY_FILE", ty: DeclType::Str, read: Read::Str, parm: "DUMPTYPE_ENCRYPT_KEY_FILE", validate: None },
 ];
 
 #[rustfmt::skip]

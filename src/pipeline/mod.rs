@@ -1,5 +1,6 @@
-//! The streaming data path (buffer pool, stages, io_uring I/O); today only the unsafe
-//! boundary module [`uring`], which the device layer uses for the st tape ioctls.
+//! The streaming data path: buffer pool, codecs, the staged pipeline, the holding-disk
+//! chunker, the taper, and [`uring`], the one module allowed `unsafe` (aligned buffers,
+//! io_uring file I/O, the st tape ioctls).
 
 pub mod chunker;
 pub mod codec;

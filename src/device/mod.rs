@@ -210,6 +210,11 @@ impl Location {
         Location { device: device.to_owned(), label: None, file: Some(file) }
     }
 
+    /// A file of the volume being written: device, label (when known) and file number.
+    pub fn writing(device: &str, label: Option<&VolumeLabel>, file: Option<u32>) -> Location {
+        Location { device: device.to_owned(), label: label.map(|l| l.label.as_str().into()), file }
+    }
+
     /// The same location with the volume label.
     pub fn with_label(mut self, label: Option<&VolumeLabel>) -> Location {
         self.label = label.map(|label| label.label.as_str().into());

@@ -413,11 +413,7 @@ impl TapeDevice {
     }
 
     fn at_writing(&self, number: Option<u32>) -> Location {
-        Location {
-            device: self.name.clone(),
-            label: self.label.as_ref().map(|l| l.label.as_str().into()),
-            file: number,
-        }
+        Location::writing(&self.name, self.label.as_ref(), number)
     }
 
     fn io(&self, at: Location, action: &str) -> impl FnOnce(io::Error) -> DeviceError {

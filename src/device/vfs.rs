@@ -228,11 +228,7 @@ impl VfsDevice {
     }
 
     fn at_writing(&self, number: Option<u32>) -> Location {
-        Location {
-            device: self.name.clone(),
-            label: self.label.as_ref().map(|l| l.label.as_str().into()),
-            file: number,
-        }
+        Location::writing(&self.name, self.label.as_ref(), number)
     }
 
     fn io_error(&self, at: Location, action: String) -> impl FnOnce(io::Error) -> DeviceError {

@@ -50,7 +50,7 @@
 //!   plain one behind [`SequentialFileFactory`] without changing the layout.
 
 use super::pool::PoolBuf;
-use super::run::{Sink, Source, StageStats};
+use super::run::{gather, Sink, Source, StageStats};
 use super::uring::buf::{AlignedBuf, BUFFER_ALIGN_BYTES};
 use crate::format::crc::{Crc, Crc32c};
 use crate::format::header::{write_header_into, DumpFile, FileType, HeaderError, DISK_BLOCK_BYTES};
@@ -668,13 +668,8 @@ impl ChunkerSink {
             // The one copy the data path makes for re-blocking: frames of any size are
             // gathered into aligned writes of `write_bytes` (less at a chunk boundary).
             let limit = (self.spec.write_bytes as u64).min(room) as usize;
-            let n = (limit - self.staged).min(data.len());
             let staging = self.staging.as_mut().expect("staging is back after every write");
-            staging[self.staged..self.staged + n].copy_from_slice(&data[..n]);
-            self.staged += n;
-            self.copied_bytes += n as u64;
-            data = &data[n..];
-            if self.staged == limit {
+            if gather(staging, &mut self.staged, limit, &mut data, &mut self.copied_bytes) {
                 self.flush_staging()?;
             }
         }

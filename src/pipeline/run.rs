@@ -411,6 +411,25 @@ pub fn run(
     })
 }
 
+/// Copies the head of `data` into `dst[*filled..limit]` and advances both; returns true
+/// when `dst` holds `limit` bytes. This is the data path's one copy: re-blocking frames of
+/// any size into aligned writes or device blocks (the chunker's staging, the taper's
+/// staging block and its streaming pre-buffer).
+pub fn gather(
+    dst: &mut [u8],
+    filled: &mut usize,
+    limit: usize,
+    data: &mut &[u8],
+    copied_bytes: &mut u64,
+) -> bool {
+    let n = (limit - *filled).min(data.len());
+    dst[*filled..*filled + n].copy_from_slice(&data[..n]);
+    *filled += n;
+    *copied_bytes += n as u64;
+    *data = &data[n..];
+    *filled == limit
+}
+
 fn is_consequence(e: &str) -> bool {
     e == "the pipeline stopped" || e == "the sink stopped"
 }

@@ -54,7 +54,7 @@
 //! the run. Its price is one copy of `device_output_buffer_bytes` per part.
 
 use super::pool::{Budget, BufferPool, PoolBuf};
-use super::run::{Sink, StageStats};
+use super::run::{gather, Sink, StageStats};
 use super::uring::buf::AlignedBuf;
 use crate::device::{Device, DeviceError, WriteStatus};
 use crate::format::crc::{Crc, Crc32c};
@@ -792,13 +792,9 @@ impl TaperSink {
         while !data.is_empty() {
             // Before a part starts (streaming): gather its first bytes.
             if self.prebuffer_target > 0 && !self.part_open && self.staged == 0 {
-                let n = (self.prebuffer_target - self.prebuffered).min(data.len());
                 let prebuffer = self.prebuffer.as_mut().expect("allocated in setup");
-                prebuffer[self.prebuffered..self.prebuffered + n].copy_from_slice(&data[..n]);
-                self.prebuffered += n;
-                self.copied_bytes += n as u64;
-                data = &data[n..];
-                if self.prebuffered == self.prebuffer_target {
+                let target = self.prebuffer_target;
+                if gather(prebuffer, &mut self.prebuffered, target, &mut data, &mut self.copied_bytes) {
                     self.drain_prebuffer()?;
                 }
                 continue;
@@ -810,13 +806,8 @@ impl TaperSink {
                 continue;
             }
             // A block straddling frames is gathered in the staging block.
-            let n = (bs - self.staged).min(data.len());
             let staging = self.staging.as_mut().expect("allocated in setup");
-            staging[self.staged..self.staged + n].copy_from_slice(&data[..n]);
-            self.staged += n;
-            self.copied_bytes += n as u64;
-            data = &data[n..];
-            if self.staged == bs {
+            if gather(staging, &mut self.staged, bs, &mut data, &mut self.copied_bytes) {
                 self.put_staging()?;
             }
         }

@@ -54,17 +54,17 @@ pub fn holding_header(path: &Path) -> Option<DumpFile> {
     read_chunk_header(path).ok().filter(|h| h.file_type == FileType::File)
 }
 
-/// Reads a dump's data across its chunks.
-pub struct HoldingReader {
+/// A dump's chain of chunks, checked one by one: each chunk after the first must be a
+/// CONT_FILE of the same dump, exist, and not loop back.
+pub struct ChunkChain {
     header: DumpFile,
-    current: Option<(PathBuf, File)>,
     next: Option<PathBuf>,
     seen: Vec<PathBuf>,
 }
 
-impl HoldingReader {
-    /// Opens the first chunk of a dump.
-    pub fn open(first: &Path) -> Result<HoldingReader, HoldingError> {
+impl ChunkChain {
+    /// Reads the first chunk's header (which must be a FILE header).
+    pub fn open(first: &Path) -> Result<ChunkChain, HoldingError> {
         let header = read_chunk_header(first)?;
         if header.file_type != FileType::File {
             return Err(chunk_err(
@@ -72,9 +72,7 @@ impl HoldingReader {
                 format!("not the first chunk of a dump (header type {})", header.file_type),
             ));
         }
-        let mut r = HoldingReader { header, current: None, next: None, seen: Vec::new() };
-        r.enter(first.to_path_buf(), true)?;
-        Ok(r)
+        Ok(ChunkChain { header, next: Some(first.to_path_buf()), seen: Vec::new() })
     }
 
     /// The first chunk's header.
@@ -82,9 +80,15 @@ impl HoldingReader {
         &self.header
     }
 
-    fn enter(&mut self, path: PathBuf, first: bool) -> Result<(), HoldingError> {
+    /// The next chunk, checked; `None` after the last.
+    pub fn next_chunk(&mut self) -> Result<Option<PathBuf>, HoldingError> {
+        let Some(path) = self.next.take() else { return Ok(None) };
+        let first = self.seen.is_empty();
         if self.seen.contains(&path) {
             return Err(chunk_err(&path, "CONT_FILENAME chain loops back to this chunk"));
+        }
+        if !first && !path.exists() {
+            return Err(chunk_err(&path, "missing chunk named by CONT_FILENAME"));
         }
         let h = read_chunk_header(&path)?;
         if !first {
@@ -105,13 +109,44 @@ impl HoldingReader {
                 ));
             }
         }
+        self.next = (!h.continuation_filename.is_empty()).then(|| PathBuf::from(&h.continuation_filename));
+        self.seen.push(path.clone());
+        Ok(Some(path))
+    }
+
+    /// The chunks returned so far, in order.
+    pub fn chunks(&self) -> &[PathBuf] {
+        &self.seen
+    }
+}
+
+/// Reads a dump's data across its chunks.
+pub struct HoldingReader {
+    chain: ChunkChain,
+    current: Option<(PathBuf, File)>,
+}
+
+impl HoldingReader {
+    /// Opens the first chunk of a dump.
+    pub fn open(first: &Path) -> Result<HoldingReader, HoldingError> {
+        let mut r = HoldingReader { chain: ChunkChain::open(first)?, current: None };
+        r.enter()?;
+        Ok(r)
+    }
+
+    /// The first chunk's header.
+    pub fn header(&self) -> &DumpFile {
+        self.chain.header()
+    }
+
+    /// Opens the next chunk past its header; false after the last.
+    fn enter(&mut self) -> Result<bool, HoldingError> {
+        let Some(path) = self.chain.next_chunk()? else { return Ok(false) };
         let mut f = File::open(&path).map_err(|e| chunk_err(&path, e.to_string()))?;
         let mut skip = vec![0u8; DISK_BLOCK_BYTES];
         f.read_exact(&mut skip).map_err(|e| chunk_err(&path, e.to_string()))?;
-        self.next = (!h.continuation_filename.is_empty()).then(|| PathBuf::from(&h.continuation_filename));
-        self.seen.push(path.clone());
         self.current = Some((path, f));
-        Ok(())
+        Ok(true)
     }
 
     /// Reads dump data into `buf`; 0 at the end of the last chunk.
@@ -120,16 +155,9 @@ impl HoldingReader {
             let Some((path, f)) = self.current.as_mut() else { return Ok(0) };
             match f.read(buf) {
                 Ok(0) => {
-                    let next = self.next.take();
                     self.current = None;
-                    match next {
-                        Some(p) => {
-                            if !p.exists() {
-                                return Err(chunk_err(&p, "missing chunk named by CONT_FILENAME"));
-                            }
-                            self.enter(p, false)?
-                        }
-                        None => return Ok(0),
+                    if !self.enter()? {
+                        return Ok(0);
                     }
                 }
                 Ok(n) => return Ok(n),
@@ -141,7 +169,7 @@ impl HoldingReader {
 
     /// The chunks read so far, in order.
     pub fn chunks(&self) -> &[PathBuf] {
-        &self.seen
+        self.chain.chunks()
     }
 }
 

@@ -52,6 +52,7 @@
 //! derives from the tapetype.
 
 pub mod changer;
+pub mod file_writer;
 pub mod null;
 pub mod tape;
 pub mod tape_model;

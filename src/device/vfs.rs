@@ -33,8 +33,12 @@
 //!   the write plus 4 blocks would pass it, or when the filesystem's free space minus the
 //!   write is at most 4 blocks. Free space is re-read with statvfs when the estimate falls
 //!   within 128 blocks of zero, after 100 MiB written, or every 5 s.
-//! * On ENOSPC/EFBIG the file is truncated back to 32768 + the data bytes written so far
-//!   and [`DeviceError::EndOfMedium`] is returned.
+//! * On ENOSPC/EFBIG the file is truncated back to 32768 + the whole data blocks known to
+//!   be written and [`DeviceError::EndOfMedium`] is returned. Data writes are queued
+//!   ([`FileWriter`]), so the error can come a few blocks after the one that did not fit,
+//!   or from `finish_file`: the blocks accepted meanwhile are not on the volume either
+//!   (the taper writes the whole part again on the next volume in any case). The header is
+//!   written before `start_file` returns, so a volume without room for it fails there.
 //!
 //! Properties: `BLOCK_SIZE` (1 byte .. 2 GiB-1, default 32 KiB), `MAX_VOLUME_USAGE`,
 //! `ENFORCE_MAX_VOLUME_USAGE` (default yes), `USE_DATA`, `LEOM` (default yes),
@@ -46,8 +50,11 @@
 //! Amanda never fsyncs a vtape. We do, because a dump is recorded as done once the
 //! device returns: the label file and the directory are fsynced when a volume is
 //! labelled; the directory right after a data file is created; the file in
-//! `finish_file`. Writes are plain blocking `write(2)` calls from the caller's buffer;
-//! the data-path issue may add O_DIRECT/io_uring behind the same trait.
+//! `finish_file` (after every queued write has completed: `fdatasync`, then the
+//! directory). Data goes through [`FileWriter`]: blocks are copied into 1 MiB aligned
+//! buffers written with O_DIRECT through io_uring, several in flight (the page cache where
+//! the filesystem refuses O_DIRECT, blocking writes where io_uring is unavailable).
+//! Free-space readings count the bytes still queued as already used.
 //!
 //! # Differences from Amanda
 //!
@@ -63,7 +70,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -71,12 +78,14 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
+use crate::device::file_writer::{FileWriter, StageBuffers};
 use crate::device::{
     apply_properties, check_block, parse_block_size, parse_bool_property, parse_size_property, AccessMode,
     Capacity, Device, DeviceError, DeviceProperties, Location, SeekResult, VolumeLabel, WriteStatus,
 };
 use crate::format::header::{parse_header, write_header_into, DumpFile, FileType};
 use crate::format::quote::sanitise_filename;
+use crate::pipeline::uring::file::FileIoError;
 
 /// Size of the label file and of every data file's header (`VFS_DEVICE_LABEL_SIZE`).
 pub const VFS_HEADER_BYTES: usize = 32 * 1024;
@@ -132,8 +141,21 @@ impl UseData {
 #[derive(Debug)]
 enum OpenFile {
     None,
-    Writing { file: File, path: PathBuf, number: u32, data_bytes: u64, wrote_short_block: bool },
-    Reading { file: File, number: u32, at_end: bool },
+    Writing {
+        writer: Box<FileWriter>,
+        path: PathBuf,
+        number: u32,
+        data_bytes: u64,
+        wrote_short_block: bool,
+    },
+    Reading {
+        file: File,
+        number: u32,
+        at_end: bool,
+    },
+    /// The volume ended under the file being written: it was cut back to whole blocks and
+    /// synced; `finish_file` closes it.
+    Cut,
 }
 
 /// Free-space estimate between statvfs calls (Amanda's `checked_fs_free_*`).
@@ -163,6 +185,8 @@ pub struct VfsDevice {
     file_number: Option<u32>,
     /// The 32 KiB header block, allocated once.
     header_block: Vec<u8>,
+    /// The data files' staging buffers, allocated once (see [`FileWriter`]).
+    stage: StageBuffers,
 }
 
 impl VfsDevice {
@@ -211,6 +235,7 @@ impl VfsDevice {
             open: OpenFile::None,
             file_number: None,
             header_block: vec![0; VFS_HEADER_BYTES],
+            stage: StageBuffers::default(),
         })
     }
 
@@ -342,14 +367,20 @@ impl VfsDevice {
             self.monitor_free_space = false;
             return false;
         };
+        // Writes still queued are not in the filesystem's count yet: they count as
+        // written since this reading.
+        let pending_bytes = match &self.open {
+            OpenFile::Writing { writer, .. } => writer.pending_bytes(),
+            _ => 0,
+        };
         self.free_space = FreeSpace {
             // Both are u64 on 64-bit Linux; the casts keep 32-bit targets building.
             #[allow(clippy::unnecessary_cast)]
             free_bytes: (stats.blocks_available() as u64).saturating_mul(stats.fragment_size() as u64),
-            written_since_check_bytes: 0,
+            written_since_check_bytes: pending_bytes,
             checked_at: Some(Instant::now()),
         };
-        self.free_space.free_bytes.saturating_sub(request_bytes) <= zone_bytes
+        self.free_space.free_bytes.saturating_sub(pending_bytes).saturating_sub(request_bytes) <= zone_bytes
     }
 
     /// Amanda's `check_at_peom`: whether `request_bytes` more would pass MAX_VOLUME_USAGE.
@@ -374,14 +405,48 @@ impl VfsDevice {
     }
 
     fn close_file(&mut self) -> Result<(), DeviceError> {
-        if let OpenFile::Writing { file, path, number, .. } =
+        if let OpenFile::Writing { writer, path, number, data_bytes, .. } =
             std::mem::replace(&mut self.open, OpenFile::None)
         {
-            file.sync_all().map_err(
-                self.io_error(self.at_writing(Some(number)), format!("syncing {}", path.display())),
-            )?;
+            if let Err(e) = writer.finish(&mut self.stage) {
+                return Err(self.write_failed(e, &path, number, data_bytes));
+            }
         }
         Ok(())
+    }
+
+    /// The writer of file `number` (at `path`) failed; it is gone. A full disk ends the
+    /// medium: the file is cut back to its header and the whole blocks known to be written
+    /// (Amanda truncates to the blocks written), so it ends cleanly. `queued_bytes` is the
+    /// data handed to the writer before the failing call (for messages only).
+    fn write_failed(
+        &mut self,
+        error: FileIoError,
+        path: &Path,
+        number: u32,
+        queued_bytes: u64,
+    ) -> DeviceError {
+        let at = self.at_writing(Some(number));
+        if !is_no_space_error(&error) {
+            let (action, source) = split_file_error(error, "writing", path);
+            return DeviceError::Io { at, action, source };
+        }
+        let written = error.lowest_offset().saturating_sub(VFS_HEADER_BYTES as u64).min(queued_bytes);
+        let block = self.block_size_bytes as u64;
+        let keep_data = written / block * block;
+        let keep_bytes = VFS_HEADER_BYTES as u64 + keep_data;
+        let cut = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|file| file.set_len(keep_bytes).and_then(|()| file.sync_all()));
+        if let Err(source) = cut {
+            return DeviceError::Io {
+                at,
+                action: format!("truncating {} after running out of space", path.display()),
+                source,
+            };
+        }
+        DeviceError::EndOfMedium { at, bytes_written: keep_data }
     }
 
     fn label_volume(&mut self, label: &str, datestamp: &str) -> Result<(), DeviceError> {
@@ -550,30 +615,32 @@ impl Device for VfsDevice {
         let base = format!("{number:05}.{}.{}.{}", header.host_or_label, header.disk, header.dump_level);
         let path = self.dir.join(sanitise_filename(&base));
         let at = self.at_writing(Some(number));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(CREATE_MODE)
-            .open(&path)
-            .map_err(self.io_error(at.clone(), format!("creating {}", path.display())))?;
-        self.sync_directory()?;
-        if let Err(source) = file.write_all(&self.header_block) {
-            drop(file);
-            // A file without a complete header would stop every later reader; take it
-            // away again (the removal is best effort: the write error is what matters).
-            let _ = fs::remove_file(&path);
-            if is_no_space(&source) {
-                return Err(DeviceError::EndOfMedium { at, bytes_written: 0 });
+        let writer = match FileWriter::create(
+            &path,
+            CREATE_MODE,
+            true,
+            &self.header_block,
+            self.block_size_bytes,
+            &mut self.stage,
+        ) {
+            Ok(w) => Box::new(w),
+            Err(FileIoError::Open { source, .. }) => {
+                return Err(DeviceError::Io { at, action: format!("creating {}", path.display()), source })
             }
-            return Err(DeviceError::Io {
-                at,
-                action: format!("writing the header of {}", path.display()),
-                source,
-            });
-        }
+            Err(e) => {
+                // A file without a complete header would stop every later reader; take it
+                // away again (the removal is best effort: the write error is what matters).
+                let _ = fs::remove_file(&path);
+                if is_no_space_error(&e) {
+                    return Err(DeviceError::EndOfMedium { at, bytes_written: 0 });
+                }
+                let (action, source) = split_file_error(e, "writing the header of", &path);
+                return Err(DeviceError::Io { at, action, source });
+            }
+        };
+        self.sync_directory()?;
         self.account_written(VFS_HEADER_BYTES as u64);
-        self.open = OpenFile::Writing { file, path, number, data_bytes: 0, wrote_short_block: false };
+        self.open = OpenFile::Writing { writer, path, number, data_bytes: 0, wrote_short_block: false };
         self.file_number = Some(number);
         Ok(number)
     }
@@ -595,30 +662,23 @@ impl Device for VfsDevice {
         }
         self.check_volume_full(request_bytes, Some(number))?;
 
-        let OpenFile::Writing { file, path, data_bytes, wrote_short_block, .. } = &mut self.open else {
+        let OpenFile::Writing { writer, data_bytes, .. } = &mut self.open else {
             unreachable!("checked above");
         };
-        if let Err(source) = file.write_all(block) {
-            let at = Location {
-                device: self.name.clone(),
-                label: self.label.as_ref().map(|l| l.label.as_str().into()),
-                file: Some(number),
+        if let Err(e) = writer.write(block) {
+            let written = *data_bytes;
+            let OpenFile::Writing { path, .. } = std::mem::replace(&mut self.open, OpenFile::None) else {
+                unreachable!("checked above");
             };
-            if !is_no_space(&source) {
-                return Err(DeviceError::Io { at, action: format!("writing {}", path.display()), source });
+            let error = self.write_failed(e, &path, number, written);
+            if error.is_end_of_volume() {
+                self.open = OpenFile::Cut;
             }
-            // Amanda: cut the file back to the blocks written whole, so it ends cleanly.
-            let keep_bytes = VFS_HEADER_BYTES as u64 + *data_bytes;
-            file.set_len(keep_bytes)
-                .and_then(|()| file.seek(SeekFrom::Start(keep_bytes)).map(drop))
-                .and_then(|()| file.sync_all())
-                .map_err(|source| DeviceError::Io {
-                    at: at.clone(),
-                    action: format!("truncating {} after running out of space", path.display()),
-                    source,
-                })?;
-            return Err(DeviceError::EndOfMedium { at, bytes_written: *data_bytes });
+            return Err(error);
         }
+        let OpenFile::Writing { data_bytes, wrote_short_block, .. } = &mut self.open else {
+            unreachable!("checked above");
+        };
         *data_bytes += request_bytes;
         *wrote_short_block = block.len() < self.block_size_bytes;
         self.account_written(request_bytes);
@@ -626,6 +686,10 @@ impl Device for VfsDevice {
     }
 
     fn finish_file(&mut self) -> Result<(), DeviceError> {
+        if matches!(self.open, OpenFile::Cut) {
+            self.open = OpenFile::None;
+            return Ok(());
+        }
         if !matches!(self.open, OpenFile::Writing { .. }) {
             return Err(self.invalid("finish a file", "no file is being written"));
         }
@@ -785,6 +849,30 @@ fn read_full(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(got_bytes)
+}
+
+/// Whether a writer failed because the filesystem (or the file size limit) is full.
+fn is_no_space_error(error: &FileIoError) -> bool {
+    match error {
+        FileIoError::NoSpace { .. } => true,
+        FileIoError::Write { source, .. } => is_no_space(source),
+        _ => false,
+    }
+}
+
+/// A writer's error as a device error's action and cause (the path is in the action).
+fn split_file_error(error: FileIoError, what: &str, path: &Path) -> (String, io::Error) {
+    let offset = error.lowest_offset();
+    match error {
+        FileIoError::Write { source, .. } | FileIoError::Read { source, .. } => {
+            (format!("{what} {} at offset {offset}", path.display()), source)
+        }
+        FileIoError::Sync { what: sync, source, .. } => (format!("{sync} of {}", path.display()), source),
+        FileIoError::Open { source, .. } | FileIoError::Queue { source, .. } => {
+            (format!("{what} {}", path.display()), source)
+        }
+        other => (format!("{what} {}", path.display()), io::Error::other(other.to_string())),
+    }
 }
 
 fn is_no_space(error: &io::Error) -> bool {
@@ -1243,7 +1331,10 @@ mod tests {
         let DeviceError::EndOfMedium { bytes_written, at } = &error else {
             panic!("expected EndOfMedium, got {error}")
         };
-        assert_eq!(*bytes_written, (statuses.len() * block) as u64);
+        // Writes are queued: the blocks accepted last may be the ones that did not fit.
+        // The file is cut back to whole blocks that are on disk.
+        assert!(*bytes_written <= (statuses.len() * block) as u64 && *bytes_written % block as u64 == 0);
+        assert!(*bytes_written > 0);
         assert_eq!(at.file, Some(1));
         device.finish_file().unwrap();
         device.finish().unwrap();

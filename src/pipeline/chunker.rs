@@ -52,6 +52,7 @@
 use super::pool::PoolBuf;
 use super::run::{gather, Sink, Source, StageStats};
 use super::uring::buf::{AlignedBuf, BUFFER_ALIGN_BYTES};
+use crate::device::file_writer::{into_io_error, FileWriter, StageBuffers};
 use crate::format::crc::{Crc, Crc32c};
 use crate::format::header::{write_header_into, DumpFile, FileType, HeaderError, DISK_BLOCK_BYTES};
 use crate::format::quote::sanitise_filename;
@@ -137,6 +138,17 @@ pub trait SequentialFile: Send {
     /// Makes everything written durable (data and the file's directory entry) and closes
     /// the file.
     fn finish(self: Box<Self>) -> io::Result<()>;
+    /// After `write_block` failed: the bytes at the start of the file known to be written.
+    /// Writers that write before returning know it is everything they accepted (`None`).
+    fn confirmed_bytes(&self) -> Option<u64> {
+        None
+    }
+    /// Writes out anything the writer holds back and waits for it (a dump stopped from
+    /// upstream keeps everything received). Writers that write before returning have
+    /// nothing to do.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Creates chunk files.
@@ -227,6 +239,50 @@ impl SequentialFile for DirectSequentialFile {
     fn finish(self: Box<Self>) -> io::Result<()> {
         self.buffered.sync_data()?;
         sync_parent(&self.path)
+    }
+}
+
+/// Queued writes through io_uring, O_DIRECT where the filesystem takes it (the default):
+/// writes are gathered into 1 MiB aligned buffers and several are in flight while the
+/// next fills, so the sink does not wait for the disk between frames
+/// ([`crate::device::file_writer`]). The buffers are allocated once per factory and go
+/// from chunk to chunk. A failed write is reported by a later call; [`SequentialFile::
+/// confirmed_bytes`] then says how much of the chunk is known to be on disk.
+#[derive(Debug, Default)]
+pub struct UringFileFactory {
+    stage: Arc<Mutex<StageBuffers>>,
+}
+
+struct UringSequentialFile {
+    writer: FileWriter,
+    stage: Arc<Mutex<StageBuffers>>,
+}
+
+impl SequentialFileFactory for UringFileFactory {
+    fn create(&self, path: &Path) -> io::Result<Box<dyn SequentialFile>> {
+        let mut stage = self.stage.lock().unwrap_or_else(|p| p.into_inner());
+        let writer = FileWriter::create(path, CHUNK_FILE_MODE, false, &[], HOLDING_BLOCK_BYTES, &mut stage)
+            .map_err(into_io_error)?;
+        Ok(Box::new(UringSequentialFile { writer, stage: self.stage.clone() }))
+    }
+}
+
+impl SequentialFile for UringSequentialFile {
+    fn write_block(&mut self, block: &[u8]) -> io::Result<()> {
+        self.writer.write(block).map_err(into_io_error)
+    }
+
+    fn finish(self: Box<Self>) -> io::Result<()> {
+        let mut stage = self.stage.lock().unwrap_or_else(|p| p.into_inner());
+        self.writer.finish(&mut stage).map_err(into_io_error)
+    }
+
+    fn confirmed_bytes(&self) -> Option<u64> {
+        Some(self.writer.confirmed_bytes())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush().map_err(into_io_error)
     }
 }
 
@@ -483,6 +539,9 @@ pub struct ChunkerSink {
     /// Bytes copied into the staging buffer (the re-blocking copy), for statistics.
     copied_bytes: u64,
     crc: Crc32c,
+    /// A late write failure left less on disk than was handed out: the CRC of a partial
+    /// dump is then read back from the chunks.
+    crc_from_disk: bool,
     stats: StageStats,
     state: State,
     handle: ChunkerHandle,
@@ -492,7 +551,7 @@ impl ChunkerSink {
     /// Creates the run directory if needed and the first chunk (`.tmp`, header only), so a
     /// holding disk that cannot be written fails before the dump starts.
     pub fn new(spec: ChunkerSpec) -> Result<(ChunkerSink, ChunkerHandle), ChunkerError> {
-        ChunkerSink::with_files(spec, Box::new(DirectFileFactory))
+        ChunkerSink::with_files(spec, Box::<UringFileFactory>::default())
     }
 
     /// As [`ChunkerSink::new`], writing through `files` (the io_uring writer, or a test
@@ -519,6 +578,7 @@ impl ChunkerSink {
             current: None,
             chunks: Vec::new(),
             crc: Crc32c::new(),
+            crc_from_disk: false,
             stats: StageStats { name: "chunker".into(), ..StageStats::default() },
             state: State::Writing,
             handle: handle.clone(),
@@ -549,7 +609,13 @@ impl ChunkerSink {
         if self.state == State::Writing {
             if self.spec.on_failure == OnFailure::KeepPartial {
                 // Best effort: if this write fails the chunk is cut back to the last one.
-                let _ = self.flush_staging();
+                if self.flush_staging().is_ok() {
+                    if let Some(file) = self.current.as_mut() {
+                        if file.flush().is_err() {
+                            self.settle_after_write_error();
+                        }
+                    }
+                }
             }
             self.record_failure(&error);
         }
@@ -593,10 +659,7 @@ impl ChunkerSink {
             .map_err(|source| ChunkerError::Header { path: tmp.clone(), source })?;
         // Finish the previous chunk before starting this one: its data must be durable
         // before anything points at it.
-        if let Some(previous) = self.current.take() {
-            let prev = self.chunks.last().expect("a current file has a chunk");
-            previous.finish().map_err(|e| io_error("finishing", &prev.tmp, e))?;
-        }
+        self.finish_current()?;
         let mut file = self.files.create(&tmp).map_err(|e| io_error("creating", &tmp, e))?;
         self.chunks.push(Chunk { path: path.clone(), tmp: tmp.clone(), data_bytes: 0, renamed: false });
         file.write_block(&self.header_block).map_err(|e| {
@@ -630,12 +693,46 @@ impl ChunkerSink {
     fn write(&mut self, data: &[u8]) -> Result<(), ChunkerError> {
         let chunk = self.chunks.last_mut().expect("a chunk is open while writing");
         let file = self.current.as_mut().expect("a chunk is open while writing");
-        file.write_block(data).map_err(|e| io_error("writing", &chunk.tmp, e))?;
+        if let Err(e) = file.write_block(data) {
+            let error = io_error("writing", &chunk.tmp, e);
+            self.settle_after_write_error();
+            return Err(error);
+        }
         // The CRC covers what is stored, so a dump cut short has the CRC of its bytes.
         self.crc.update(data);
         chunk.data_bytes += data.len() as u64;
         self.stats.bytes_out += data.len() as u64;
         Ok(())
+    }
+
+    /// Makes the chunk being written durable and closes it. Writes still queued are
+    /// waited for first, so their failure is reported as a write to this chunk.
+    fn finish_current(&mut self) -> Result<(), ChunkerError> {
+        let Some(file) = self.current.as_mut() else { return Ok(()) };
+        let path = self.chunks.last().expect("a current file has a chunk").tmp.clone();
+        if let Err(e) = file.flush() {
+            self.settle_after_write_error();
+            return Err(io_error("writing", &path, e));
+        }
+        let file = self.current.take().expect("checked above");
+        file.finish().map_err(|e| io_error("finishing", &path, e))
+    }
+
+    /// A queued writer reports a failure late: what it accepted earlier may not be on
+    /// disk. Count only what is, and take the CRC again from the disk (the CRC must cover
+    /// exactly the stored bytes of a partial dump).
+    fn settle_after_write_error(&mut self) {
+        let (Some(chunk), Some(file)) = (self.chunks.last_mut(), self.current.as_ref()) else { return };
+        if let Some(confirmed) = file.confirmed_bytes() {
+            // Cut back to whole holding blocks, as a failed write is cut back to the last
+            // whole one.
+            let on_disk = confirmed.saturating_sub(HOLDING_HEADER_BYTES as u64) / HOLDING_BLOCK_BYTES as u64
+                * HOLDING_BLOCK_BYTES as u64;
+            if on_disk < chunk.data_bytes {
+                chunk.data_bytes = on_disk;
+                self.crc_from_disk = true;
+            }
+        }
     }
 
     fn flush_staging(&mut self) -> Result<(), ChunkerError> {
@@ -678,10 +775,7 @@ impl ChunkerSink {
 
     fn complete(&mut self) -> Result<(), ChunkerError> {
         self.flush_staging()?;
-        if let Some(file) = self.current.take() {
-            let last = self.chunks.last().expect("a current file has a chunk");
-            file.finish().map_err(|e| io_error("finishing", &last.tmp, e))?;
-        }
+        self.finish_current()?;
         // holding_set_from_driver: the first header, re-parsed (block size 0), with the
         // sizes and CRCs known now.
         let mut first = self.chunk_header(0);
@@ -742,6 +836,9 @@ impl ChunkerSink {
                         let _ = f.set_len(HOLDING_HEADER_BYTES as u64 + last.data_bytes);
                     }
                 }
+                if self.crc_from_disk {
+                    self.crc = self.stored_crc();
+                }
                 for i in 0..self.chunks.len() {
                     let mut h = self.chunk_header(i);
                     h.continuation_filename =
@@ -762,6 +859,29 @@ impl ChunkerSink {
         if let Some(chunk) = self.chunks.first() {
             let _ = sync_parent(&chunk.path);
         }
+    }
+}
+
+impl ChunkerSink {
+    /// The CRC of the data stored in the chunks, read back (after a late write failure).
+    /// A chunk that cannot be read counts as empty: the dump is partial either way.
+    fn stored_crc(&self) -> Crc32c {
+        let mut crc = Crc32c::new();
+        let mut block = vec![0u8; DEFAULT_WRITE_BYTES];
+        for chunk in &self.chunks {
+            let Ok(f) = File::open(chunk.current()) else { continue };
+            let mut at = HOLDING_HEADER_BYTES as u64;
+            let end = at + chunk.data_bytes;
+            while at < end {
+                let n = ((end - at) as usize).min(block.len());
+                if f.read_exact_at(&mut block[..n], at).is_err() {
+                    break;
+                }
+                crc.update(&block[..n]);
+                at += n as u64;
+            }
+        }
+        crc
     }
 }
 

@@ -56,10 +56,12 @@
 use super::pool::{Budget, BufferPool, PoolBuf};
 use super::run::{gather, Sink, StageStats};
 use super::uring::buf::AlignedBuf;
+use super::uring::file::{ReadOptions, SequentialReader};
+use super::uring::ring::Ring;
 use crate::device::{Device, DeviceError, WriteStatus};
 use crate::format::crc::{Crc, Crc32c};
 use crate::format::header::{DumpFile, FileType, DISK_BLOCK_BYTES};
-use crate::holding::{read_chunk_header, HoldingReader};
+use crate::holding::{read_chunk_header, ChunkChain};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -977,7 +979,7 @@ pub fn flush_holding_to_taper(
     next_volume: NextVolume,
 ) -> Result<FlushOutcome, Box<FlushError>> {
     let fail = |error: TaperError, outcome: Option<TaperOutcome>| Box::new(FlushError { error, outcome });
-    let mut reader = match HoldingReader::open(first_chunk) {
+    let mut chain = match ChunkChain::open(first_chunk) {
         Ok(r) => r,
         Err(e) => {
             let outcome = device.map(|d| TaperOutcome {
@@ -993,49 +995,54 @@ pub fn flush_holding_to_taper(
             return Err(fail(TaperError::Holding(e.to_string()), outcome));
         }
     };
-    let header = reader.header().clone();
+    let header = chain.header().clone();
     let mut settings = settings.clone();
     settings.part_cache = PartCache::Holding(first_chunk.to_path_buf());
     let (mut sink, handle) =
         TaperSink::new(&header, settings, device, next_volume).map_err(|e| fail(e, None))?;
 
+    // Reads in flight, one frame in the channel, one with the taper, one being handed
+    // over: the reader never waits for a buffer the taper cannot give back.
     let pool = BufferPool::new(&Budget {
         buffer_bytes: FLUSH_READ_BYTES,
-        source_read_depth: FLUSH_READ_DEPTH - 1,
+        source_read_depth: FLUSH_READ_DEPTH + 2,
         compress_workers: 0,
         frames_in_flight: 0,
         encrypt_depth: 0,
         holding_writes_in_flight: 0,
         taper_blocks: 0,
     });
-    let (tx, rx) = crossbeam_channel::bounded::<PoolBuf>(1);
+    let (tx, rx) = crossbeam_channel::bounded::<(PoolBuf, usize)>(1);
     let (read_result, sink_result) = std::thread::scope(|s| {
         let reader_thread = s.spawn(move || -> Result<Vec<PathBuf>, String> {
-            loop {
-                let mut buf = pool.take().0;
-                let mut n = 0;
-                while n < FLUSH_READ_BYTES {
-                    let k =
-                        reader.read_data(&mut buf.space()[n..FLUSH_READ_BYTES]).map_err(|e| e.to_string())?;
-                    if k == 0 {
-                        break;
+            let mut ring: Ring<PoolBuf> =
+                Ring::new(FLUSH_READ_DEPTH).map_err(|e| format!("I/O queue: {e}"))?;
+            while let Some(path) = chain.next_chunk().map_err(|e| e.to_string())? {
+                let mut reader = SequentialReader::open(&mut ring, &path, ReadOptions::default())
+                    .map_err(|e| e.to_string())?;
+                // Every chunk starts with its header block: skip it.
+                let mut skip = DISK_BLOCK_BYTES;
+                while let Some(buf) = reader.next(|| pool.take().0).map_err(|e| e.to_string())? {
+                    let len = buf.len;
+                    if len <= skip {
+                        skip -= len;
+                        continue;
                     }
-                    n += k;
+                    if tx.send((buf, skip)).is_err() {
+                        // The taper failed; its error is the one reported.
+                        return Ok(chain.chunks().to_vec());
+                    }
+                    skip = 0;
                 }
-                if n == 0 {
-                    break;
-                }
-                buf.len = n;
-                if tx.send(buf).is_err() {
-                    // The taper failed; its error is the one reported.
-                    break;
+                if skip > 0 {
+                    return Err(format!("{}: header is truncated", path.display()));
                 }
             }
-            Ok(reader.chunks().to_vec())
+            Ok(chain.chunks().to_vec())
         });
         let mut sink_result = Ok(());
-        for frame in rx.iter() {
-            sink_result = sink.consume_bytes(frame.bytes());
+        for (frame, skip) in rx.iter() {
+            sink_result = sink.consume_bytes(&frame.bytes()[skip..]);
             if sink_result.is_err() {
                 break;
             }

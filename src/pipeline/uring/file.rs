@@ -44,6 +44,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::ops::DerefMut;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -88,7 +89,9 @@ pub enum FileIoError {
 }
 
 impl FileIoError {
-    fn lowest_offset(&self) -> u64 {
+    /// The offset of the failed operation: every byte before it was written (or read).
+    /// 0 when the error concerns no offset.
+    pub fn lowest_offset(&self) -> u64 {
         match self {
             FileIoError::NoSpace { offset, .. }
             | FileIoError::Write { offset, .. }
@@ -208,8 +211,8 @@ enum Direct {
 /// for block in blocks { for done in w.submit(block, n)? { /* back to the pool */ } }
 /// let stats = w.finish()?;                     // all written, fdatasync, fsync(dir)
 /// ```
-pub struct SequentialWriter<'r, B: IoBuf> {
-    ring: &'r mut Ring<B>,
+pub struct SequentialWriter<B: IoBuf, R: DerefMut<Target = Ring<B>>> {
+    ring: R,
     file: Arc<File>,
     path: PathBuf,
     dev: u64,
@@ -226,14 +229,14 @@ pub struct SequentialWriter<'r, B: IoBuf> {
     refuse_first_direct_write: bool,
 }
 
-impl<'r, B: IoBuf> SequentialWriter<'r, B> {
+impl<B: IoBuf, R: DerefMut<Target = Ring<B>>> SequentialWriter<B, R> {
     /// Opens `path` for writing on `ring` (which must not be used by anyone else meanwhile;
     /// anything a forgotten earlier user left in flight is waited for first).
     pub fn create(
-        ring: &'r mut Ring<B>,
+        mut ring: R,
         path: impl AsRef<Path>,
         opts: WriteOptions,
-    ) -> Result<SequentialWriter<'r, B>, FileIoError> {
+    ) -> Result<SequentialWriter<B, R>, FileIoError> {
         let path = path.as_ref().to_path_buf();
         if let Err(source) = ring.quiesce() {
             return Err(FileIoError::Queue { path, source });
@@ -503,7 +506,7 @@ impl<'r, B: IoBuf> SequentialWriter<'r, B> {
     }
 }
 
-impl<B: IoBuf> Drop for SequentialWriter<'_, B> {
+impl<B: IoBuf, R: DerefMut<Target = Ring<B>>> Drop for SequentialWriter<B, R> {
     fn drop(&mut self) {
         // Rule 6; the ring leaks what it cannot wait for.
         let _ = self.ring.quiesce();
@@ -608,8 +611,8 @@ struct Held<B> {
 /// let mut r = SequentialReader::open(&mut ring, path, ReadOptions::default())?;
 /// while let Some(buf) = r.next(|| pool.take().0)? { /* buf.len() bytes, in order */ }
 /// ```
-pub struct SequentialReader<'r, B: IoBuf> {
-    ring: &'r mut Ring<B>,
+pub struct SequentialReader<B: IoBuf, R: DerefMut<Target = Ring<B>>> {
+    ring: R,
     file: Arc<File>,
     path: PathBuf,
     dev: u64,
@@ -635,13 +638,13 @@ pub struct SequentialReader<'r, B: IoBuf> {
     stats: ReadStats,
 }
 
-impl<'r, B: IoBuf> SequentialReader<'r, B> {
+impl<B: IoBuf, R: DerefMut<Target = Ring<B>>> SequentialReader<B, R> {
     /// Opens the regular file `path` for reading on `ring`.
     pub fn open(
-        ring: &'r mut Ring<B>,
+        mut ring: R,
         path: impl AsRef<Path>,
         opts: ReadOptions,
-    ) -> Result<SequentialReader<'r, B>, FileIoError> {
+    ) -> Result<SequentialReader<B, R>, FileIoError> {
         let path = path.as_ref().to_path_buf();
         if let Err(source) = ring.quiesce() {
             return Err(FileIoError::Queue { path, source });
@@ -687,10 +690,10 @@ impl<'r, B: IoBuf> SequentialReader<'r, B> {
     /// Reads a pipe, socket or other stream until its end, through `ring` (io_uring reads
     /// at the current position, or `read(2)` on the fallback). `name` is for messages.
     pub fn from_stream(
-        ring: &'r mut Ring<B>,
+        mut ring: R,
         fd: impl Into<OwnedFd>,
         name: impl Into<PathBuf>,
-    ) -> Result<SequentialReader<'r, B>, FileIoError> {
+    ) -> Result<SequentialReader<B, R>, FileIoError> {
         let path = name.into();
         if let Err(source) = ring.quiesce() {
             return Err(FileIoError::Queue { path, source });
@@ -698,7 +701,7 @@ impl<'r, B: IoBuf> SequentialReader<'r, B> {
         Ok(SequentialReader::new(ring, File::from(fd.into()), path, true))
     }
 
-    fn new(ring: &'r mut Ring<B>, file: File, path: PathBuf, stream: bool) -> SequentialReader<'r, B> {
+    fn new(ring: R, file: File, path: PathBuf, stream: bool) -> SequentialReader<B, R> {
         // A stream has no offsets, so two reads in flight could complete in either order.
         let window = if stream { 1 } else { ring.depth() };
         let engine = ring.engine();
@@ -898,7 +901,7 @@ impl<'r, B: IoBuf> SequentialReader<'r, B> {
     }
 }
 
-impl<B: IoBuf> Drop for SequentialReader<'_, B> {
+impl<B: IoBuf, R: DerefMut<Target = Ring<B>>> Drop for SequentialReader<B, R> {
     fn drop(&mut self) {
         let _ = self.ring.quiesce();
     }

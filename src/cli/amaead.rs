@@ -7,6 +7,7 @@
 //! authentication; nothing from that segment is written. Exit status: 0 on success,
 //! 1 on a usage, key or stream error.
 
+use crate::cli::getopt::getopt;
 use crate::format::aead::{Decryptor, Encryptor, Key};
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -21,23 +22,19 @@ fn usage() -> i32 {
 }
 
 pub fn main(argv: &[String]) -> i32 {
+    // The same option rules as the Amanda tools (bundling, `-kFILE`, `--` …); no
+    // arguments besides the options.
+    let Ok((opts, args)) = getopt(argv, &["d", "k=s"]).options() else { return usage() };
+    if !args.is_empty() {
+        return usage();
+    }
     let mut decrypt = false;
     let mut key_file: Option<PathBuf> = None;
-    let mut i = 0;
-    while i < argv.len() {
-        match argv[i].as_str() {
-            "-d" => decrypt = true,
-            "-k" => {
-                i += 1;
-                match argv.get(i) {
-                    Some(k) => key_file = Some(PathBuf::from(k)),
-                    None => return usage(),
-                }
-            }
-            k if k.starts_with("-k") => key_file = Some(PathBuf::from(&k[2..])),
-            _ => return usage(),
+    for (name, value) in opts {
+        match (name, value) {
+            ("k", Some(k)) => key_file = Some(PathBuf::from(k)),
+            _ => decrypt = true,
         }
-        i += 1;
     }
     let key_file = key_file
         .or_else(|| std::env::var_os("AMAEAD_KEY_FILE").filter(|v| !v.is_empty()).map(PathBuf::from))

@@ -1,11 +1,14 @@
 //! `amgetconf`: print configuration parameters, byte for byte as Amanda 3.5.1 does.
 //!
 //! `amgetconf [--client] [--execute-where client|server] [-l|--list] [-o NAME=VALUE]…
-//! CONFIG PARAM` — options and arguments in any order, as Amanda's Getopt::Long allows.
+//! CONFIG PARAM` — options and arguments in any order, parsed as Amanda's Getopt::Long does
+//! ([`super::getopt`]).
 
 use std::io::Write;
 
 use crate::config::{self, ConfigSource, Level, Override, SectionKind};
+
+use super::getopt::getopt;
 
 const USAGE: &str = "Usage: amgetconf [--platform] [--distro] [--client] [--execute-where client|server] [-l|--list] [-o configoption]* <config> <paramname>
   (any ordering of options and arguments is acceptable)
@@ -62,97 +65,55 @@ fn fail(msg: &str) -> i32 {
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, i32> {
-    let mut a = Args { list: false, client: false, overrides: Vec::new(), positional: Vec::new() };
+    // Amanda's GetOptions: the handlers (`--version`, `-o`, `--execute-where`, `--client`)
+    // act in command-line order, a command-line error only shows as the usage text once
+    // all options are read (Getopt::Long's warning goes to Amanda's debug log).
+    // `--platform` and `--distro` are not provided: they are left unknown, so they give
+    // the usage text.
+    let parsed = getopt(argv, &["version", "list|l", "o=s", "execute-where=s", "client"]);
+    let (options, bad_option, positional) = parsed.lenient();
+    let mut a = Args { list: false, client: false, overrides: Vec::new(), positional };
     let mut where_set: Option<bool> = None;
-    let mut i = 0;
-    while i < argv.len() {
-        let arg = &argv[i];
-        i += 1;
-        if arg == "--" {
-            a.positional.extend(argv[i..].iter().cloned());
-            break;
+    for (name, value) in options {
+        let value = value.unwrap_or_default();
+        match name {
+            "list" => a.list = true,
+            "client" => {
+                if where_set == Some(false) {
+                    return Err(fail(
+                        "--execute-where=server conflicts with --execute-where=client or --client.",
+                    ));
+                }
+                where_set = Some(true);
+                a.client = true;
+            }
+            "execute-where" => {
+                let client = match value.to_ascii_lowercase().as_str() {
+                    "client" => true,
+                    "server" => false,
+                    _ => {
+                        return Err(fail(&format!(
+                            "Invalid value ({value}) for --execute-where. Must be client or server."
+                        )))
+                    }
+                };
+                if where_set.is_some_and(|w| w != client) {
+                    return Err(fail(
+                        "--execute-where=server conflicts with --execute-where=client or --client.",
+                    ));
+                }
+                where_set = Some(client);
+                a.client = client;
+            }
+            "version" => {
+                println!("amgetconf-{}", env!("CARGO_PKG_VERSION"));
+                return Err(0);
+            }
+            _ => a.overrides.push(Override::parse(&value).map_err(|m| fail(&m))?),
         }
-        let mut take_value = |name: &str, inline: Option<&str>| -> Result<String, i32> {
-            if let Some(v) = inline {
-                return Ok(v.to_string());
-            }
-            match argv.get(i) {
-                Some(v) => {
-                    i += 1;
-                    Ok(v.clone())
-                }
-                None => {
-                    eprintln!("Option {name} requires an argument");
-                    Err(usage())
-                }
-            }
-        };
-        if let Some(long) = arg.strip_prefix("--") {
-            let (name, inline) = match long.split_once('=') {
-                Some((n, v)) => (n, Some(v)),
-                None => (long, None),
-            };
-            match name {
-                "list" => a.list = true,
-                "client" => {
-                    if where_set == Some(false) {
-                        return Err(fail(
-                            "--execute-where=server conflicts with --execute-where=client or --client.",
-                        ));
-                    }
-                    where_set = Some(true);
-                    a.client = true;
-                }
-                "execute-where" => {
-                    let v = take_value("execute-where", inline)?;
-                    let client = match v.to_ascii_lowercase().as_str() {
-                        "client" => true,
-                        "server" => false,
-                        _ => {
-                            return Err(fail(&format!(
-                                "Invalid value ({v}) for --execute-where. Must be client or server."
-                            )))
-                        }
-                    };
-                    if where_set.is_some_and(|w| w != client) {
-                        return Err(fail(
-                            "--execute-where=server conflicts with --execute-where=client or --client.",
-                        ));
-                    }
-                    where_set = Some(client);
-                    a.client = client;
-                }
-                "version" => {
-                    println!("amgetconf-{}", env!("CARGO_PKG_VERSION"));
-                    return Err(0);
-                }
-                "o" => {
-                    let v = take_value("o", inline)?;
-                    a.overrides.push(Override::parse(&v).map_err(|m| fail(&m))?);
-                }
-                // Amanda's Getopt::Long warning is not shown; only the usage text.
-                _ => return Err(usage()),
-            }
-        } else if arg.len() > 1 && arg.starts_with('-') {
-            // Bundled short options: -l, -o VALUE, -oVALUE, -lo VALUE.
-            let chars: Vec<char> = arg[1..].chars().collect();
-            let mut j = 0;
-            while j < chars.len() {
-                match chars[j] {
-                    'l' => a.list = true,
-                    'o' => {
-                        let rest: String = chars[j + 1..].iter().collect();
-                        let v = take_value("o", if rest.is_empty() { None } else { Some(&rest) })?;
-                        a.overrides.push(Override::parse(&v).map_err(|m| fail(&m))?);
-                        break;
-                    }
-                    _ => return Err(usage()),
-                }
-                j += 1;
-            }
-        } else {
-            a.positional.push(arg.clone());
-        }
+    }
+    if bad_option {
+        return Err(usage());
     }
     Ok(a)
 }

@@ -43,8 +43,9 @@
 
 use crate::catalog::tapelist::{TapeEntry, Tapelist, TapelistLock};
 use crate::cli::amtape::{
-    changer_error_text, device_error_text, getopt, vol_state, CurrentGuard, OptSpec, Site, Storage, VolState,
+    changer_error_text, device_error_text, vol_state, CurrentGuard, Site, Storage, VolState,
 };
+use crate::cli::getopt::getopt;
 use crate::cmdline::match_regex;
 use crate::config::Override;
 use crate::device::changer::{Changer, LoadedVolume};
@@ -76,22 +77,13 @@ struct Args {
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, i32> {
-    let spec = [
-        OptSpec { name: "version", takes_value: false },
-        OptSpec { name: "help", takes_value: false },
-        OptSpec { name: "usage", takes_value: false },
-        OptSpec { name: "?", takes_value: false },
-        OptSpec { name: "o", takes_value: true },
-        OptSpec { name: "f", takes_value: false },
-        OptSpec { name: "barcode", takes_value: true },
-        OptSpec { name: "meta", takes_value: true },
-        OptSpec { name: "pool", takes_value: true },
-        OptSpec { name: "storage", takes_value: true },
-        OptSpec { name: "assign", takes_value: false },
-    ];
-    let (opts, pos) = getopt(argv, &spec).map_err(|()| usage())?;
+    // Amanda: GetOptions(...) or usage(); handlers (`--version`, `--help`, `-o`) run in
+    // command-line order, errors only count at the end.
+    let spec =
+        ["version", "help|usage|?", "o=s", "f", "barcode=s", "meta=s", "pool=s", "storage=s", "assign"];
+    let (options, bad_option, pos) = getopt(argv, &spec).lenient();
     let mut a = Args::default();
-    for (name, value) in opts {
+    for (name, value) in options {
         match name {
             "version" => {
                 println!("amlabel-{}", env!("CARGO_PKG_VERSION"));
@@ -112,6 +104,9 @@ fn parse_args(argv: &[String]) -> Result<Args, i32> {
             "assign" => a.assign = true,
             _ => return Err(usage()),
         }
+    }
+    if bad_option {
+        return Err(usage());
     }
     match pos.as_slice() {
         [] => return Err(usage()),

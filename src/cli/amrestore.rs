@@ -20,6 +20,7 @@
 //!   `ERROR: …` and exits 1 (with `--continue-on-filter-error`, filter failures are
 //!   reported and the next file is restored).
 
+use crate::cli::getopt::getopt;
 use crate::cmdline::{matches_any, parse_dumpspecs, DumpSpec, ParseFlags};
 use crate::device::{open_device, AccessMode, Device, DeviceProperties};
 use crate::format::aead::{Decryptor, Key};
@@ -74,72 +75,68 @@ fn usage(msg: Option<&str>) -> i32 {
     1
 }
 
+/// amrestore's options, in Getopt::Long's syntax (server-src/amrestore.pl).
+pub(crate) const OPTIONS: [&str; 15] = [
+    "version",
+    "help|usage|?",
+    "config=s",
+    "holding",
+    "exact-match",
+    "continue-on-filter-error",
+    "b=i",
+    "r",
+    "c",
+    "C",
+    "p",
+    "h",
+    "f=i",
+    "l=s",
+    "o=s",
+];
+
 fn parse_args(argv: &[String]) -> Result<Opts, i32> {
-    let mut o = Opts::default();
-    let mut i = 0;
-    let value = |i: &mut usize, inline: Option<String>| -> Result<String, i32> {
-        if let Some(v) = inline {
-            return Ok(v);
-        }
-        *i += 1;
-        argv.get(*i).cloned().ok_or_else(|| usage(None))
-    };
-    while i < argv.len() {
-        let a = &argv[i];
-        if a == "--" {
-            o.positional.extend(argv[i + 1..].iter().cloned());
-            break;
-        }
-        if let Some(long) = a.strip_prefix("--") {
-            let (name, inline) = match long.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_string())),
-                None => (long, None),
-            };
-            match name {
-                "config" => o.config = Some(value(&mut i, inline)?),
-                "holding" => o.holding = true,
-                "exact-match" => o.exact_match = true,
-                "continue-on-filter-error" => o.continue_on_filter_error = true,
-                "help" | "usage" => return Err(usage(None)),
-                "version" => {
-                    println!("amrestore-{}", env!("CARGO_PKG_VERSION"));
-                    return Err(0);
-                }
-                _ => return Err(usage(None)),
+    // Amanda's GetOptions: `--version`, `--help` and `-o` act in command-line order, a
+    // command-line error only shows as the usage text once all options are read.
+    let parsed = getopt(argv, &OPTIONS);
+    let (options, mut bad_option, positional) = parsed.lenient();
+    let mut o = Opts { positional, ..Opts::default() };
+    for (name, value) in options {
+        let value = value.unwrap_or_default();
+        match name {
+            "version" => {
+                println!("amrestore-{}", env!("CARGO_PKG_VERSION"));
+                return Err(0);
             }
-        } else if a.len() > 1 && a.starts_with('-') {
-            let chars: Vec<char> = a[1..].chars().collect();
-            let mut j = 0;
-            while j < chars.len() {
-                let rest: String = chars[j + 1..].iter().collect();
-                let inline = (!rest.is_empty()).then_some(rest);
-                match chars[j] {
-                    'r' => o.raw = true,
-                    'c' => o.compress = true,
-                    'C' => o.compress_best = true,
-                    'p' => o.pipe = true,
-                    'h' => o.header = true,
-                    'b' | 'f' | 'l' | 'o' => {
-                        let v = value(&mut i, inline)?;
-                        match chars[j] {
-                            'b' => o.blocksize = Some(v.parse().map_err(|_| usage(None))?),
-                            'f' => o.filenum = Some(v.parse().map_err(|_| usage(None))?),
-                            'l' => o.label = Some(v),
-                            _ => o.overrides.push(crate::config::Override::parse(&v).map_err(|m| {
-                                eprintln!("{m}");
-                                1
-                            })?),
-                        }
-                        break;
-                    }
-                    _ => return Err(usage(None)),
-                }
-                j += 1;
-            }
-        } else {
-            o.positional.push(a.clone());
+            // Amanda's handler is `usage` itself, called with the option's name.
+            "help" => return Err(usage(Some("help"))),
+            "config" => o.config = Some(value),
+            "holding" => o.holding = true,
+            "exact-match" => o.exact_match = true,
+            "continue-on-filter-error" => o.continue_on_filter_error = true,
+            "r" => o.raw = true,
+            "c" => o.compress = true,
+            "C" => o.compress_best = true,
+            "p" => o.pipe = true,
+            "h" => o.header = true,
+            // Integers Getopt::Long accepts but no block size or file number can be
+            // (negative, too large) are refused as well.
+            "b" => match value.parse() {
+                Ok(v) => o.blocksize = Some(v),
+                Err(_) => bad_option = true,
+            },
+            "f" => match value.parse() {
+                Ok(v) => o.filenum = Some(v),
+                Err(_) => bad_option = true,
+            },
+            "l" => o.label = Some(value),
+            _ => o.overrides.push(crate::config::Override::parse(&value).map_err(|m| {
+                eprintln!("{m}");
+                1
+            })?),
         }
-        i += 1;
+    }
+    if bad_option {
+        return Err(usage(None));
     }
     Ok(o)
 }
@@ -312,6 +309,7 @@ fn run_plan(
     plan: &Plan,
     out: &mut dyn Write,
     key_file: &Option<PathBuf>,
+    place: &str,
 ) -> (DeviceBack, Result<(), Failure>) {
     if let Some(h) = &plan.header {
         if let Err(e) = out.write_all(h) {
@@ -337,9 +335,13 @@ fn run_plan(
                 return (reader_rx.try_recv().ok(), Err(Failure::Source(e.to_string())));
             }
         };
+        // The built-in AEAD's errors say which segment failed; they get the volume file
+        // (and part) in front, which Amanda never reports since it has no such decryptor.
         match Decryptor::new(&key, stage) {
-            Ok(d) => stage = Box::new(d),
-            Err(e) => return (reader_rx.try_recv().ok(), Err(Failure::Source(format!("amaead: {e}")))),
+            Ok(d) => stage = Box::new(Located { inner: d, place: place.to_owned() }),
+            Err(e) => {
+                return (reader_rx.try_recv().ok(), Err(Failure::Source(format!("{place}: amaead: {e}"))))
+            }
         }
     }
     let mut children: Vec<(String, Child)> = Vec::new();
@@ -414,6 +416,18 @@ fn run_plan(
         return (dev, Err(Failure::Filter(filter_errors)));
     }
     (dev, Ok(()))
+}
+
+/// A reader whose errors name the volume file (or holding file) being read.
+struct Located<R> {
+    inner: R,
+    place: String,
+}
+
+impl<R: Read> Read for Located<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(out).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", self.place)))
+    }
 }
 
 fn source_device(s: Source) -> Option<Box<dyn Device>> {
@@ -527,7 +541,8 @@ fn restore_holding(o: &Opts, src: &str, specs: &[DumpSpec], key_file: &Option<Pa
         Err(e) => return error(&e),
     }
     eprintln!("{}", summarize_header(&hdr));
-    restore_one(o, Source::Holding(Box::new(reader)), &hdr, key_file).1.max(0)
+    let place = format!("holding file '{src}'");
+    restore_one(o, Source::Holding(Box::new(reader)), &hdr, key_file, &place).1.max(0)
 }
 
 fn matches(specs: &[DumpSpec], hdr: &DumpFile) -> Result<bool, String> {
@@ -536,11 +551,14 @@ fn matches(specs: &[DumpSpec], hdr: &DumpFile) -> Result<bool, String> {
 }
 
 /// Restores one dump; returns the device back (if any) and the exit status so far.
+/// `place` names the source in our own messages: `DEVICE: file N[ (part P)]` or the
+/// holding file.
 fn restore_one(
     o: &Opts,
     source: Source,
     hdr: &DumpFile,
     key_file: &Option<PathBuf>,
+    place: &str,
 ) -> (Option<Box<dyn Device>>, i32) {
     let plan = match plan(o, hdr) {
         Ok(p) => p,
@@ -550,7 +568,7 @@ fn restore_one(
         Ok(w) => w,
         Err(e) => return (source_device(source), error(&e)),
     };
-    let (back, result) = run_plan(source, &plan, &mut out, key_file);
+    let (back, result) = run_plan(source, &plan, &mut out, key_file, place);
     let (dev, crc) = match back {
         Some((d, c)) => (Some(d), Some(c)),
         None => (None, None),
@@ -559,7 +577,7 @@ fn restore_one(
         Ok(()) => match crc.and_then(|c| check_crc(hdr, c)) {
             None => (dev, 0),
             Some(problem) => {
-                let code = error(&format!("{}: file {}: {problem}", src_name(&dev), file_no(&dev)));
+                let code = error(&format!("{place}: {problem}"));
                 (dev, code)
             }
         },
@@ -568,17 +586,24 @@ fn restore_one(
             for e in &errs {
                 eprintln!("ERROR: {e}");
             }
+            // A filter that fails on a damaged volume says nothing about where; when the
+            // data does not match the header's SERVER-CRC, name the file as well (Amanda
+            // does not check the CRC, so on its undamaged volumes this adds nothing).
+            if let Some(problem) = crc.and_then(|c| check_crc(hdr, c)) {
+                eprintln!("ERROR: {place}: {problem}");
+            }
             (dev, if o.continue_on_filter_error { -1 } else { 1 })
         }
     }
 }
 
-fn src_name(dev: &Option<Box<dyn Device>>) -> String {
-    dev.as_ref().map(|d| d.name().to_string()).unwrap_or_default()
-}
-
-fn file_no(dev: &Option<Box<dyn Device>>) -> String {
-    dev.as_ref().and_then(|d| d.file_number()).map(|n| n.to_string()).unwrap_or_else(|| "?".into())
+/// `DEVICE: file N`, with `(part P)` for a part of a split dump.
+fn device_place(dev: &dyn Device, n: u32, hdr: &DumpFile) -> String {
+    if hdr.file_type == FileType::SplitFile {
+        format!("{}: file {n} (part {})", dev.name(), hdr.part_number)
+    } else {
+        format!("{}: file {n}", dev.name())
+    }
 }
 
 /// Checks what was read from a volume file against the header's SERVER-CRC (the CRC of
@@ -647,7 +672,8 @@ fn restore_device(o: &Opts, src: &str, specs: &[DumpSpec], key_file: &Option<Pat
             Err(e) => return error(&e),
         }
         eprintln!("amrestore: {n}: restoring {}", summarize_header(&hdr));
-        let (back, code) = restore_one(o, Source::Device(dev), &hdr, key_file);
+        let place = device_place(dev.as_ref(), n, &hdr);
+        let (back, code) = restore_one(o, Source::Device(dev), &hdr, key_file, &place);
         match (back, code) {
             (Some(d), 0) => dev = d,
             // Amanda reports a filter failure under --continue-on-filter-error but

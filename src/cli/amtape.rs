@@ -58,94 +58,10 @@ use crate::device::changer::{
 use crate::device::{DeviceError, DeviceProperties, VolumeLabel};
 use crate::format::header::HeaderError;
 
+use super::getopt::{getopt, Item};
+
 // =======================================================================================
 // Shared with amlabel: arguments, configuration, storage, changer, tapelist.
-
-/// Options as [`getopt`] returns them: name and value, in command-line order.
-pub(crate) type Opts = Vec<(&'static str, Option<String>)>;
-
-/// One option recognised by [`getopt`].
-pub(crate) struct OptSpec {
-    /// The name: one character for a short option (also usable as `--x`), else long.
-    pub name: &'static str,
-    /// Whether it takes a value.
-    pub takes_value: bool,
-}
-
-/// Perl's Getopt::Long with `bundling`, as Amanda's tools use it: options and arguments
-/// in any order, `-abc` bundles, `-oVALUE`/`-o VALUE`, `--name=VALUE`/`--name VALUE`,
-/// long names abbreviated to any unique prefix, `--` ends the options. Returns the
-/// options in order (name, value) and the arguments; `Err` on an unknown option or a
-/// missing value (Amanda prints its usage then).
-pub(crate) fn getopt(argv: &[String], spec: &[OptSpec]) -> Result<(Opts, Vec<String>), ()> {
-    let mut opts = Vec::new();
-    let mut args = Vec::new();
-    let mut i = 0;
-    while i < argv.len() {
-        let arg = &argv[i];
-        i += 1;
-        if arg == "--" {
-            args.extend(argv[i..].iter().cloned());
-            break;
-        }
-        if let Some(long) = arg.strip_prefix("--") {
-            let (name, inline) = match long.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_owned())),
-                None => (long, None),
-            };
-            let exact = spec.iter().find(|s| s.name == name);
-            let found = exact.or_else(|| {
-                let mut candidates = spec.iter().filter(|s| s.name.len() > 1 && s.name.starts_with(name));
-                let first = candidates.next();
-                if name.is_empty() || candidates.next().is_some() {
-                    None
-                } else {
-                    first
-                }
-            });
-            let Some(s) = found else { return Err(()) };
-            let value = if s.takes_value {
-                match inline {
-                    Some(v) => Some(v),
-                    None => {
-                        let v = argv.get(i).cloned().ok_or(())?;
-                        i += 1;
-                        Some(v)
-                    }
-                }
-            } else if inline.is_some() {
-                return Err(());
-            } else {
-                None
-            };
-            opts.push((s.name, value));
-        } else if arg.len() > 1 && arg.starts_with('-') {
-            let chars: Vec<char> = arg[1..].chars().collect();
-            let mut j = 0;
-            while j < chars.len() {
-                let c = chars[j].to_string();
-                let Some(s) = spec.iter().find(|s| s.name == c) else { return Err(()) };
-                if s.takes_value {
-                    let rest: String = chars[j + 1..].iter().collect();
-                    let value = if rest.is_empty() {
-                        let v = argv.get(i).cloned().ok_or(())?;
-                        i += 1;
-                        v
-                    } else {
-                        rest
-                    };
-                    opts.push((s.name, Some(value)));
-                    break;
-                }
-                opts.push((s.name, None));
-                j += 1;
-            }
-        } else {
-            args.push(arg.clone());
-        }
-    }
-    Ok((opts, args))
-}
 
 /// A configuration read for a server tool.
 pub(crate) struct Site {
@@ -911,31 +827,32 @@ struct Amtape {
 }
 
 pub fn main(argv: &[String]) -> i32 {
-    let spec = [
-        OptSpec { name: "version", takes_value: false },
-        OptSpec { name: "help", takes_value: false },
-        OptSpec { name: "usage", takes_value: false },
-        OptSpec { name: "?", takes_value: false },
-        OptSpec { name: "o", takes_value: true },
-    ];
-    let Ok((opts, mut args)) = getopt(argv, &spec) else { return usage() };
+    // Amanda: GetOptions('version', 'help|usage|?', 'o=s') or usage(); handlers run in
+    // command-line order, errors only count at the end.
+    let parsed = getopt(argv, &["version", "help|usage|?", "o=s"]);
     let mut overrides = Vec::new();
-    for (name, value) in opts {
-        match name {
-            "version" => {
+    let mut bad_option = false;
+    for item in parsed.items {
+        match item {
+            Item::Opt("version", _) => {
                 println!("amtape-{}", env!("CARGO_PKG_VERSION"));
                 return 0;
             }
-            "o" => match Override::parse(&value.unwrap_or_default()) {
+            Item::Opt("o", value) => match Override::parse(&value.unwrap_or_default()) {
                 Ok(o) => overrides.push(o),
                 Err(m) => {
                     eprintln!("amtape: {m}");
                     return 1;
                 }
             },
-            _ => return usage(),
+            Item::Opt(_, _) => return usage(),
+            Item::Error(_) => bad_option = true,
         }
     }
+    if bad_option {
+        return usage();
+    }
+    let mut args = parsed.args;
     if args.is_empty() {
         return usage();
     }
@@ -1605,38 +1522,6 @@ fn next_slot(slots: &[u32], from: Option<u32>) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
-    }
-
-    #[test]
-    fn getopt_bundles_abbreviates_and_permutes() {
-        let spec = [
-            OptSpec { name: "f", takes_value: false },
-            OptSpec { name: "o", takes_value: true },
-            OptSpec { name: "barcode", takes_value: true },
-            OptSpec { name: "assign", takes_value: false },
-        ];
-        let (opts, args) =
-            getopt(&s(&["CONF", "-fofoo=1", "--bar", "B", "L", "--as", "-o", "x=2"]), &spec).unwrap();
-        assert_eq!(args, s(&["CONF", "L"]));
-        let names: Vec<_> = opts.iter().map(|(n, v)| (*n, v.clone())).collect();
-        assert_eq!(
-            names,
-            vec![
-                ("f", None),
-                ("o", Some("foo=1".into())),
-                ("barcode", Some("B".into())),
-                ("assign", None),
-                ("o", Some("x=2".into()))
-            ]
-        );
-        assert!(getopt(&s(&["-x"]), &spec).is_err());
-        assert!(getopt(&s(&["--barcode"]), &spec).is_err());
-        let (_, args) = getopt(&s(&["--", "-f"]), &spec).unwrap();
-        assert_eq!(args, s(&["-f"]));
-    }
 
     #[test]
     fn autolabel_runs_count_only_when_contiguous() {

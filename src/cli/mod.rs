@@ -9,6 +9,7 @@ pub mod amgetconf;
 pub mod amlabel;
 pub mod amrestore;
 pub mod amtape;
+pub(crate) mod getopt;
 pub mod quickstart;
 
 /// A tool's entry point: arguments after the program name; returns the exit status.

@@ -1,20 +1,37 @@
 //! `ambench`: measures the data path and prints one JSON line.
 //!
 //! `ambench pipeline [--input FILE | --synthetic BYTES] [--seed N]
-//!   --compress none|gzip|zstd|lz4[:LEVEL] --encrypt none|aes-256-gcm [--key-file FILE]
+//!   [--compress none|fast|best|gzip|zstd|lz4[:LEVEL]|custom:PATH]
+//!   [--encrypt none|aes-256-gcm|amaead|custom:PATH] [--decrypt-option OPT] [--key-file FILE]
+//!   [--config CONFIG --dumptype NAME]
 //!   --holding DIR|none --device file:DIR|null: [--block-size N] [--workers N]
 //!   [--frame-size N] [--verbose]`
 //!
-//! Without a key file a throw-away key is made. The JSON line has `bytes_in`,
-//! `bytes_out`, `seconds`, `mb_per_s` (input bytes / wall time, MB = 10^6 bytes),
-//! `peak_rss_bytes` (VmHWM of this process) and, per stage, `busy_s`, `blocked_in_s`,
-//! `blocked_out_s`. `--verbose` prints the buffer budget first (to stderr).
+//! `custom:PATH` runs an external program as a filter (`PATH` with no arguments, as Amanda
+//! runs custom compression and encryption programs); the header names it as the server's
+//! custom compression program (restored with `PATH -d`) or encryption program (restored
+//! with `PATH OPT`, `--decrypt-option`, default `-d`). `--config CONFIG --dumptype NAME`
+//! instead takes compression and encryption from a dumptype of an `amanda.conf`, exactly
+//! as a dump of that dumptype would ([`crate::pipeline::resolve`]: `compress`,
+//! `*_custom_compress` with its bare-codec-name rule, `encrypt`, `*_encrypt`,
+//! `*_decrypt_option`, `encrypt_key_file`).
+//!
+//! Without a key file the built-in encryption uses a throw-away key. The JSON line has
+//! `bytes_in`, `bytes_out`, `seconds`, `mb_per_s` (input bytes / wall time, MB = 10^6
+//! bytes), `peak_rss_bytes` (VmHWM of this process) and, per stage (an external program is
+//! a stage of its own, `compress-filter` or `encrypt-filter`, whose `busy_s` is the
+//! program's CPU time), `busy_s`, `blocked_in_s`, `blocked_out_s`. `--verbose` prints the
+//! buffer budget first (to stderr). A failed dump exits 1 with the reason on stderr
+//! (`ambench: reading the source: compression program /x exited with status 3: …`) and
+//! leaves no dump presented as complete.
 
 use crate::device::{open_device, AccessMode, Device, DeviceProperties};
 use crate::format::aead::Key;
 use crate::format::header::DumpFile;
 use crate::pipeline::chunker::{ChunkerSink, ChunkerSpec};
 use crate::pipeline::codec::Codec;
+use crate::pipeline::filter::FilterProgram;
+use crate::pipeline::resolve::{amaead_path, resolve_dumptype, HeaderFields, Resolved};
 use crate::pipeline::run::{run, MemorySink, PipelineSpec, ReadSource, Report, Sink, Source, StageStats};
 use crate::pipeline::synthetic::Synthetic;
 use crate::pipeline::taper::{delete_holding_dump, flush_holding_to_taper, TaperSettings, TaperSink};
@@ -27,7 +44,9 @@ const BENCH_DATESTAMP: &str = "20261122000000";
 const CHUNK_BYTES: u64 = 1 << 30;
 
 const USAGE: &str = "usage: ambench pipeline [--input FILE | --synthetic BYTES] [--seed N] \
---compress none|gzip|zstd|lz4[:LEVEL] --encrypt none|aes-256-gcm [--key-file FILE] \
+[--compress none|fast|best|gzip|zstd|lz4[:LEVEL]|custom:PATH] \
+[--encrypt none|aes-256-gcm|amaead|custom:PATH] [--decrypt-option OPT] [--key-file FILE] \
+[--config CONFIG --dumptype NAME] \
 --holding DIR|none --device file:DIR|null: [--block-size N] [--workers N] [--frame-size N] [--verbose]";
 
 /// Parses a byte count with an optional k/m/g suffix (powers of 1024).
@@ -47,8 +66,13 @@ struct Opts {
     synthetic: Option<u64>,
     seed: u64,
     codec: Codec,
+    compress_program: Option<FilterProgram>,
     encrypt: bool,
+    encrypt_program: Option<FilterProgram>,
+    decrypt_option: String,
     key_file: Option<String>,
+    config: Option<String>,
+    dumptype: Option<String>,
     holding: Option<String>,
     device: String,
     block_size: usize,
@@ -63,8 +87,13 @@ fn parse(argv: &[String]) -> Result<Opts, String> {
         synthetic: None,
         seed: 1,
         codec: Codec::None,
+        compress_program: None,
         encrypt: false,
+        encrypt_program: None,
+        decrypt_option: "-d".into(),
         key_file: None,
+        config: None,
+        dumptype: None,
         holding: None,
         device: "null:".into(),
         block_size: 32 * 1024,
@@ -72,6 +101,8 @@ fn parse(argv: &[String]) -> Result<Opts, String> {
         frame_size: crate::pipeline::run::DEFAULT_FRAME_BYTES,
         verbose: false,
     };
+    // Whether --compress/--encrypt/--key-file were given (they exclude --dumptype).
+    let mut explicit = false;
     let mut it = argv.iter();
     match it.next().map(String::as_str) {
         Some("pipeline") => {}
@@ -83,15 +114,37 @@ fn parse(argv: &[String]) -> Result<Opts, String> {
             "--input" => o.input = Some(val()?),
             "--synthetic" => o.synthetic = Some(parse_bytes(&val()?)?),
             "--seed" => o.seed = val()?.parse().map_err(|_| "bad --seed".to_string())?,
-            "--compress" => o.codec = Codec::parse(&val()?)?,
+            "--compress" => {
+                explicit = true;
+                let v = val()?;
+                (o.codec, o.compress_program) = match v.strip_prefix("custom:") {
+                    Some(path) => (Codec::None, Some(custom_program(path, "--compress")?)),
+                    None => (Codec::parse(&v)?, None),
+                };
+            }
             "--encrypt" => {
-                o.encrypt = match val()?.as_str() {
-                    "none" => false,
-                    "aes-256-gcm" | "amaead" => true,
-                    other => return Err(format!("unknown encryption \"{other}\" (none, aes-256-gcm)")),
+                explicit = true;
+                let v = val()?;
+                (o.encrypt, o.encrypt_program) = match v.as_str() {
+                    "none" => (false, None),
+                    "aes-256-gcm" | "amaead" => (true, None),
+                    other => match other.strip_prefix("custom:") {
+                        Some(path) => (false, Some(custom_program(path, "--encrypt")?)),
+                        None => {
+                            return Err(format!(
+                                "unknown encryption \"{other}\" (none, aes-256-gcm, amaead, custom:PATH)"
+                            ))
+                        }
+                    },
                 }
             }
-            "--key-file" => o.key_file = Some(val()?),
+            "--decrypt-option" => o.decrypt_option = val()?,
+            "--key-file" => {
+                explicit = true;
+                o.key_file = Some(val()?);
+            }
+            "--config" => o.config = Some(val()?),
+            "--dumptype" => o.dumptype = Some(val()?),
             "--holding" => {
                 let v = val()?;
                 o.holding = (v != "none").then_some(v);
@@ -107,7 +160,23 @@ fn parse(argv: &[String]) -> Result<Opts, String> {
     if o.input.is_some() == o.synthetic.is_some() {
         return Err(format!("give exactly one of --input and --synthetic\n{USAGE}"));
     }
+    if o.config.is_some() != o.dumptype.is_some() {
+        return Err(format!("--config and --dumptype go together\n{USAGE}"));
+    }
+    if o.dumptype.is_some() && explicit {
+        return Err("--dumptype takes compression, encryption and key from the configuration: \
+                    do not give --compress, --encrypt or --key-file with it"
+            .into());
+    }
     Ok(o)
+}
+
+/// `custom:PATH`: the program run with no arguments, as Amanda runs custom programs.
+fn custom_program(path: &str, option: &str) -> Result<FilterProgram, String> {
+    if path.is_empty() {
+        return Err(format!("{option} custom: needs a program path (custom:PATH)"));
+    }
+    Ok(FilterProgram::new(path))
 }
 
 /// VmHWM of this process, in bytes.
@@ -151,41 +220,44 @@ fn json(report: &Report) -> String {
 }
 
 /// The header of the benchmark dump: what a restore needs to undo it (Amanda's amrestore
-/// runs the programs named here).
-fn dump_header(o: &Opts) -> DumpFile {
+/// runs the programs named here). With `--dumptype`, `resolved` holds the fields the
+/// configuration decides.
+fn dump_header(o: &Opts, resolved: Option<&HeaderFields>) -> DumpFile {
     let mut h = DumpFile::new_file(BENCH_DATESTAMP, "ambench", "/synthetic", 0, "GNUTAR");
-    match o.codec {
-        Codec::None => {}
-        Codec::Gzip { .. } => {
+    if let Some(fields) = resolved {
+        fields.apply(&mut h);
+        return h;
+    }
+    match (o.codec, &o.compress_program) {
+        (_, Some(p)) => {
+            h.compressed = true;
+            h.compression_suffix = "cust".into();
+            h.server_compress_program = p.path.display().to_string();
+        }
+        (Codec::None, None) => {}
+        (Codec::Gzip { .. }, None) => {
             h.compressed = true;
             h.compression_suffix = ".gz".into();
         }
-        c => {
+        (c, None) => {
             let prog = c.program().unwrap_or_default().to_string();
             h.compressed = true;
             h.compression_suffix = "cust".into();
             h.server_compress_program = prog;
         }
     }
-    if o.encrypt {
+    if let Some(p) = &o.encrypt_program {
         h.encrypted = true;
         h.encryption_suffix = "enc".into();
-        h.server_encrypt_program = amaead_path();
+        h.server_encrypt_program = p.path.display().to_string();
+        h.server_decrypt_option = o.decrypt_option.clone();
+    } else if o.encrypt {
+        h.encrypted = true;
+        h.encryption_suffix = "enc".into();
+        h.server_encrypt_program = amaead_path().display().to_string();
         h.server_decrypt_option = "-d".into();
     }
     h
-}
-
-/// An absolute path to `amaead` for the header's decrypt program (Amanda's amrestore
-/// runs it without a PATH search): the `amaead` link beside this executable, made if
-/// missing.
-fn amaead_path() -> String {
-    let Ok(exe) = std::env::current_exe() else { return "amaead".into() };
-    let link = exe.with_file_name("amaead");
-    if !link.exists() {
-        let _ = std::os::unix::fs::symlink(&exe, &link);
-    }
-    link.display().to_string()
 }
 
 /// Opens `file:DIR` (made if needed) and labels it for writing.
@@ -284,34 +356,58 @@ fn corpus(argv: &[String]) -> i32 {
     }
 }
 
+/// Reads `config` and resolves the compression and encryption of `dumptype`.
+fn from_dumptype(config: &str, dumptype: &str) -> Result<Resolved, String> {
+    let cfg = crate::config::load_server(&crate::config::ConfigSource::resolve(config), &[]);
+    if cfg.level >= crate::config::Level::Errors {
+        return Err(format!("errors processing config file\n{}", cfg.diagnostics.join("\n")));
+    }
+    resolve_dumptype(&cfg, dumptype)
+}
+
 pub fn main(argv: &[String]) -> i32 {
     if argv.first().map(String::as_str) == Some("corpus") {
         return corpus(argv);
     }
-    let o = match parse(argv) {
+    let mut o = match parse(argv) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("ambench: {e}");
             return 2;
         }
     };
-    let key = if o.encrypt {
-        let k = match &o.key_file {
-            Some(f) => Key::load(std::path::Path::new(f)),
-            None => Key::generate(),
-        };
-        match k {
-            Ok(k) => Some(k),
+    let (key, resolved) = match (&o.config, &o.dumptype) {
+        (Some(config), Some(dumptype)) => match from_dumptype(config, dumptype) {
+            Ok(r) => {
+                o.codec = r.codec;
+                o.compress_program = r.compress_program;
+                o.encrypt_program = r.encrypt_program;
+                (r.key, Some(r.header))
+            }
             Err(e) => {
                 eprintln!("ambench: {e}");
                 return 1;
             }
+        },
+        _ if o.encrypt => {
+            let k = match &o.key_file {
+                Some(f) => Key::load(std::path::Path::new(f)),
+                None => Key::generate(),
+            };
+            match k {
+                Ok(k) => (Some(k), None),
+                Err(e) => {
+                    eprintln!("ambench: {e}");
+                    return 1;
+                }
+            }
         }
-    } else {
-        None
+        _ => (None, None),
     };
     let mut spec = PipelineSpec::new(o.codec, key, o.workers);
     spec.frame_bytes = o.frame_size;
+    spec.compress_program = o.compress_program.clone();
+    spec.encrypt_program = o.encrypt_program.clone();
     if o.verbose {
         eprintln!("ambench: budget {}", spec.budget((0, 0)).describe());
     }
@@ -326,7 +422,7 @@ pub fn main(argv: &[String]) -> i32 {
         (None, Some(n)) => Box::new(Synthetic::new(n, o.seed)),
         _ => unreachable!("checked in parse"),
     };
-    let header = dump_header(&o);
+    let header = dump_header(&o, resolved.as_ref());
     let (sink, holding_first) = match build_sink(&o, &header) {
         Ok(s) => s,
         Err(e) => {

@@ -17,12 +17,17 @@
 //!   seals the final (empty, `last`) segment at the end.
 //! - The **sink** (null, file, holding chunker, taper) consumes frames in order.
 //!
+//! With external programs ([`super::filter`]): a compression program wraps the source
+//! (the workers then only seal, with codec `None`), an encryption program wraps the sink
+//! (after the reorder step); each is reported as a stage of its own.
+//!
 //! A worker only ever waits for its *own* output buffers, which the downstream stages
 //! release in order, so a slow sink stops the workers, then the source (its pool runs
 //! dry), and nothing deadlocks. Every buffer comes from a pool sized by the [`Budget`];
 //! nothing is allocated per frame.
 
 use super::codec::{Codec, FrameCompressor};
+use super::filter::{FilterProgram, FilterSink, FilterSource, FilterStats, Role};
 use super::pool::{Budget, BufferPool, PoolBuf};
 use crate::format::aead::{Key, SegmentCipher, StreamHeader, LENGTH_BYTES, SEGMENT_OVERHEAD_BYTES};
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -88,6 +93,10 @@ pub struct PipelineSpec {
     pub source_read_depth: usize,
     /// Output frames each worker may have downstream at once.
     pub frames_in_flight: usize,
+    /// An external compression program run over the source (then `codec` is `None`).
+    pub compress_program: Option<FilterProgram>,
+    /// An external encryption program run before the sink (then `key` is `None`).
+    pub encrypt_program: Option<FilterProgram>,
 }
 
 impl PipelineSpec {
@@ -99,6 +108,8 @@ impl PipelineSpec {
             frame_bytes: DEFAULT_FRAME_BYTES,
             source_read_depth: 2,
             frames_in_flight: 2,
+            compress_program: None,
+            encrypt_program: None,
         }
     }
 
@@ -146,12 +157,9 @@ fn take(pool: &BufferPool, blocked: &mut Duration) -> PoolBuf {
 }
 
 /// Runs `source` through `spec` into `sink`.
-pub fn run(
-    spec: &PipelineSpec,
-    mut source: Box<dyn Source>,
-    mut sink: Box<dyn Sink>,
-) -> Result<Report, String> {
+pub fn run(spec: &PipelineSpec, source: Box<dyn Source>, sink: Box<dyn Sink>) -> Result<Report, String> {
     let started = Instant::now();
+    let (mut source, mut sink, compress_filter, encrypt_filter) = with_filters(spec, source, sink)?;
     let budget = spec.budget((0, 0));
     let buffer_bytes = budget.buffer_bytes;
     let source_pool = BufferPool::new(&Budget {
@@ -178,6 +186,10 @@ pub fn run(
     // Set by the reorder step once every frame (and the AEAD end) has gone to the sink.
     let complete = std::sync::atomic::AtomicBool::new(false);
     let complete = &complete;
+    // Set by the sink when it failed: the source stops reading, so the stages between
+    // run dry and end (the sink drops what still reaches it meanwhile).
+    let sink_failed = std::sync::atomic::AtomicBool::new(false);
+    let sink_failed = &sink_failed;
 
     std::thread::scope(|s| {
         // Source.
@@ -187,6 +199,9 @@ pub fn run(
             let mut st = StageStats::named("source");
             let mut seq = 0u64;
             loop {
+                if sink_failed.load(std::sync::atomic::Ordering::Acquire) {
+                    return Err("the pipeline stopped".into());
+                }
                 let mut buf = take(&src_pool, &mut st.blocked_out);
                 let t = Instant::now();
                 let space = &mut buf.space()[..frame_bytes];
@@ -364,6 +379,13 @@ pub fn run(
                 blocked_in += t.elapsed();
                 if let Err(e) = sink.consume(b) {
                     sink.abort(&e);
+                    sink_failed.store(true, std::sync::atomic::Ordering::Release);
+                    // Frames queued here hold workers' output buffers, and the reorder
+                    // may be waiting for a frame of a worker that waits for one of them:
+                    // drop them until the reorder ends, or nothing ends.
+                    for frame in sink_rx.iter() {
+                        drop(frame);
+                    }
                     return Err(e);
                 }
             }
@@ -405,10 +427,62 @@ pub fn run(
             return Err(e);
         }
         stages.insert(1, workers);
-        let bytes_in = stages[0].bytes_in;
+        let mut bytes_in = stages[0].bytes_in;
+        if let Some(f) = &compress_filter {
+            let f = f.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            // The source stage read the program's output; the dump's input is what the
+            // program was fed.
+            bytes_in = f.bytes_in;
+            stages.insert(1, f);
+        }
+        if let Some(f) = &encrypt_filter {
+            let at = stages.len() - 1;
+            stages.insert(at, f.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        }
         let bytes_out = stages.last().map(|s| s.bytes_in).unwrap_or(0);
         Ok(Report { bytes_in, bytes_out, seconds: started.elapsed().as_secs_f64(), stages })
     })
+}
+
+type Wrapped = (Box<dyn Source>, Box<dyn Sink>, Option<FilterStats>, Option<FilterStats>);
+
+/// Starts the spec's external programs around `source` and `sink`. On failure the sink is
+/// aborted (it may already have created files) and every started program is reaped.
+fn with_filters(
+    spec: &PipelineSpec,
+    source: Box<dyn Source>,
+    mut sink: Box<dyn Sink>,
+) -> Result<Wrapped, String> {
+    let conflict = if spec.compress_program.is_some() && spec.codec != Codec::None {
+        Some("an external compression program and a built-in codec cannot both be set")
+    } else if spec.encrypt_program.is_some() && spec.key.is_some() {
+        Some("an external encryption program and the built-in AEAD cannot both be set")
+    } else {
+        None
+    };
+    if let Some(e) = conflict {
+        sink.abort(e);
+        return Err(e.into());
+    }
+    let (source, compress_stats): (Box<dyn Source>, _) = match &spec.compress_program {
+        Some(p) => match FilterSource::spawn(p, Role::Compression, source) {
+            Ok((s, st)) => (Box::new(s), Some(st)),
+            Err(e) => {
+                sink.abort(&e);
+                return Err(e);
+            }
+        },
+        None => (source, None),
+    };
+    // On failure this drops `source`, which kills the compression program.
+    let (sink, encrypt_stats): (Box<dyn Sink>, _) = match &spec.encrypt_program {
+        Some(p) => {
+            let (s, st) = FilterSink::spawn(p, Role::Encryption, sink, spec.frame_bytes)?;
+            (Box::new(s), Some(st))
+        }
+        None => (sink, None),
+    };
+    Ok((source, sink, compress_stats, encrypt_stats))
 }
 
 /// Copies the head of `data` into `dst[*filled..limit]` and advances both; returns true
@@ -556,6 +630,46 @@ mod tests {
         let mut plain = Vec::new();
         std::io::Read::read_to_end(&mut Decryptor::new(&key, &out[..]).unwrap(), &mut plain).unwrap();
         assert!(plain.is_empty());
+    }
+
+    /// A sink failing while frames wait for it must stop every stage (the frames it will
+    /// never take hold workers' buffers); a hang here is caught by the watchdog.
+    #[test]
+    fn a_failing_sink_stops_the_pipeline() {
+        struct FailAfter(usize);
+        impl Sink for FailAfter {
+            fn consume(&mut self, _: PoolBuf) -> Result<(), String> {
+                if self.0 == 0 {
+                    return Err("sink full".into());
+                }
+                self.0 -= 1;
+                std::thread::sleep(Duration::from_millis(1));
+                Ok(())
+            }
+            fn finish(&mut self) -> Result<(), String> {
+                Ok(())
+            }
+            fn stats(&self) -> StageStats {
+                StageStats::default()
+            }
+        }
+        let input = data(3_000_000);
+        for round in 0..40 {
+            let (tx, rx) = bounded(1);
+            let input = input.clone();
+            std::thread::spawn(move || {
+                let spec = small_frames(PipelineSpec::new(Codec::Lz4, None, 2));
+                let r = run(
+                    &spec,
+                    Box::new(ReadSource(std::io::Cursor::new(input))),
+                    Box::new(FailAfter(round % 4)),
+                );
+                let _ = tx.send(r.map(|_| ()));
+            });
+            let r =
+                rx.recv_timeout(Duration::from_secs(20)).expect("the pipeline hung after its sink failed");
+            assert_eq!(r.unwrap_err(), "sink full", "round {round}");
+        }
     }
 
     #[test]

@@ -4,8 +4,13 @@
 //!   [--compress none|fast|best|gzip|zstd|lz4[:LEVEL]|custom:PATH]
 //!   [--encrypt none|aes-256-gcm|amaead|custom:PATH] [--decrypt-option OPT] [--key-file FILE]
 //!   [--config CONFIG --dumptype NAME]
-//!   --holding DIR|none --device file:DIR|null: [--block-size N] [--workers N]
-//!   [--frame-size N] [--verbose]`
+//!   --holding DIR|none [--flush-after] --device file:DIR|null: [--block-size N]
+//!   [--workers N] [--frame-size N] [--verbose]`
+//!
+//! With a holding directory and a volume, the taper follows the dump on the holding disk
+//! and tapes it while it is written ([`crate::pipeline::follow`]); `--flush-after` instead
+//! dumps to the holding disk and then flushes it, as `amflush` would (two passes). Either
+//! way the holding dump is deleted once it is on the volume, and the time includes both.
 //!
 //! `custom:PATH` runs an external program as a filter (`PATH` with no arguments, as Amanda
 //! runs custom compression and encryption programs); the header names it as the server's
@@ -31,11 +36,15 @@ use crate::format::header::DumpFile;
 use crate::pipeline::chunker::{ChunkerSink, ChunkerSpec};
 use crate::pipeline::codec::Codec;
 use crate::pipeline::filter::FilterProgram;
+use crate::pipeline::follow::{flush_following, HoldingProgress};
 use crate::pipeline::resolve::{amaead_path, resolve_dumptype, HeaderFields, Resolved};
 use crate::pipeline::run::{run, MemorySink, PipelineSpec, ReadSource, Report, Sink, Source, StageStats};
 use crate::pipeline::synthetic::Synthetic;
-use crate::pipeline::taper::{delete_holding_dump, flush_holding_to_taper, TaperSettings, TaperSink};
+use crate::pipeline::taper::{
+    delete_holding_dump, flush_holding_to_taper, FlushOutcome, TaperSettings, TaperSink,
+};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The run timestamp written into the volume label and the dump headers.
@@ -47,7 +56,8 @@ const USAGE: &str = "usage: ambench pipeline [--input FILE | --synthetic BYTES] 
 [--compress none|fast|best|gzip|zstd|lz4[:LEVEL]|custom:PATH] \
 [--encrypt none|aes-256-gcm|amaead|custom:PATH] [--decrypt-option OPT] [--key-file FILE] \
 [--config CONFIG --dumptype NAME] \
---holding DIR|none --device file:DIR|null: [--block-size N] [--workers N] [--frame-size N] [--verbose]";
+--holding DIR|none [--flush-after] --device file:DIR|null: [--block-size N] [--workers N] [--frame-size N] \
+[--verbose]";
 
 /// Parses a byte count with an optional k/m/g suffix (powers of 1024).
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
@@ -79,6 +89,7 @@ struct Opts {
     workers: usize,
     frame_size: usize,
     verbose: bool,
+    flush_after: bool,
 }
 
 fn parse(argv: &[String]) -> Result<Opts, String> {
@@ -100,6 +111,7 @@ fn parse(argv: &[String]) -> Result<Opts, String> {
         workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         frame_size: crate::pipeline::run::DEFAULT_FRAME_BYTES,
         verbose: false,
+        flush_after: false,
     };
     // Whether --compress/--encrypt/--key-file were given (they exclude --dumptype).
     let mut explicit = false;
@@ -154,6 +166,7 @@ fn parse(argv: &[String]) -> Result<Opts, String> {
             "--workers" => o.workers = val()?.parse().map_err(|_| "bad --workers".to_string())?,
             "--frame-size" => o.frame_size = parse_bytes(&val()?)? as usize,
             "--verbose" => o.verbose = true,
+            "--flush-after" => o.flush_after = true,
             _ => return Err(format!("unknown argument \"{a}\"\n{USAGE}")),
         }
     }
@@ -277,22 +290,41 @@ fn no_next_volume() -> crate::pipeline::taper::NextVolume {
     Box::new(|| Err("ambench writes one volume (runtapes 1)".to_string()))
 }
 
-/// The pipeline's sink: the holding disk (flushed to the volume afterwards), the volume
-/// directly, or nothing.
-fn build_sink(o: &Opts, header: &DumpFile) -> Result<(Box<dyn Sink>, Option<PathBuf>), String> {
+/// The pipeline's sink: the holding disk (with the chunker's progress when a taper is to
+/// follow it), the volume directly, or nothing.
+type BuiltSink = (Box<dyn Sink>, Option<PathBuf>, Option<Arc<HoldingProgress>>);
+
+fn build_sink(o: &Opts, header: &DumpFile) -> Result<BuiltSink, String> {
     if let Some(dir) = &o.holding {
         let spec = ChunkerSpec::new(Path::new(dir), BENCH_DATESTAMP, header.clone(), CHUNK_BYTES);
         let first = spec.first_chunk_path();
-        let (sink, _handle) = ChunkerSink::new(spec).map_err(|e| e.to_string())?;
-        return Ok((Box::new(sink), Some(first)));
+        let (mut sink, _handle) = ChunkerSink::new(spec).map_err(|e| e.to_string())?;
+        let progress = (o.device != "null:" && !o.flush_after).then(|| sink.follow());
+        return Ok((Box::new(sink), Some(first), progress));
     }
     if o.device == "null:" {
-        return Ok((Box::new(MemorySink::new(false)), None));
+        return Ok((Box::new(MemorySink::new(false)), None, None));
     }
     let dev = open_volume(o)?;
     let (sink, _handle) = TaperSink::new(header, TaperSettings::new(1), Some(dev), no_next_volume())
         .map_err(|e| e.to_string())?;
-    Ok((Box::new(sink), None))
+    Ok((Box::new(sink), None, None))
+}
+
+/// The taper's side of a flush (after the dump, or following it): the volume finished,
+/// the flush as a stage of the report.
+fn flushed(out: FlushOutcome, started: Instant, report: &mut Report) -> Result<(), String> {
+    if let Some(mut d) = out.taper.device {
+        d.finish().map_err(|e| e.to_string())?;
+    }
+    report.stages.push(StageStats {
+        name: "flush".into(),
+        bytes_in: out.taper.data_bytes,
+        bytes_out: out.taper.data_bytes,
+        busy: started.elapsed(),
+        ..StageStats::default()
+    });
+    Ok(())
 }
 
 /// Flushes the holding dump to the volume (as amflush), timing it as one more stage.
@@ -302,16 +334,7 @@ fn flush(o: &Opts, first: &Path, report: &mut Report) -> Result<(), String> {
         let dev = open_volume(o)?;
         let out = flush_holding_to_taper(first, &TaperSettings::new(1), Some(dev), no_next_volume())
             .map_err(|e| e.error.to_string())?;
-        if let Some(mut d) = out.taper.device {
-            d.finish().map_err(|e| e.to_string())?;
-        }
-        report.stages.push(StageStats {
-            name: "flush".into(),
-            bytes_in: out.taper.data_bytes,
-            bytes_out: out.taper.data_bytes,
-            busy: t.elapsed(),
-            ..StageStats::default()
-        });
+        flushed(out, t, report)?;
     }
     delete_holding_dump(first).map_err(|e| e.to_string())?;
     report.seconds += t.elapsed().as_secs_f64();
@@ -423,26 +446,53 @@ pub fn main(argv: &[String]) -> i32 {
         _ => unreachable!("checked in parse"),
     };
     let header = dump_header(&o, resolved.as_ref());
-    let (sink, holding_first) = match build_sink(&o, &header) {
+    let (sink, holding_first, progress) = match build_sink(&o, &header) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("ambench: {e}");
             return 1;
         }
     };
-    let mut report = match run(&spec, source, sink) {
+    let follower = match progress.map(|p| open_volume(&o).map(|dev| (p, dev))).transpose() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("ambench: {e}");
+            return 1;
+        }
+    };
+    // Labelling the volumes is not part of the measurement (as before a dump).
+    let started = Instant::now();
+    let (dumped, followed) = std::thread::scope(|s| {
+        let follower = follower.map(|(progress, dev)| {
+            let header = &header;
+            s.spawn(move || {
+                flush_following(progress, header, &TaperSettings::new(1), Some(dev), no_next_volume())
+                    .map_err(|e| e.error.to_string())
+            })
+        });
+        let dumped = run(&spec, source, sink);
+        let followed = follower.map(|h| h.join().unwrap_or_else(|_| Err("the taper panicked".into())));
+        (dumped, followed)
+    });
+    let mut report = match dumped {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ambench: {e}");
             return 1;
         }
     };
-    if let Some(first) = holding_first {
-        if let Err(e) = flush(&o, &first, &mut report) {
-            eprintln!("ambench: {e}");
-            return 1;
-        }
+    let result = match (followed, holding_first) {
+        (Some(followed), Some(first)) => followed
+            .and_then(|out| flushed(out, started, &mut report))
+            .and_then(|()| delete_holding_dump(&first).map(drop).map_err(|e| e.to_string())),
+        (None, Some(first)) => flush(&o, &first, &mut report),
+        _ => Ok(()),
+    };
+    if let Err(e) = result {
+        eprintln!("ambench: {e}");
+        return 1;
     }
+    report.seconds = started.elapsed().as_secs_f64();
     println!("{}", json(&report));
     0
 }

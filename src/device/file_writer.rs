@@ -86,6 +86,21 @@ pub struct FileWriter {
     path: PathBuf,
     /// Where the first failed write started, once one has.
     failed_at: Option<u64>,
+    /// Buffers submitted and not yet back: (address, file offset of their first byte).
+    in_flight: Vec<(usize, u64)>,
+}
+
+/// Puts buffers whose writes completed back on the free list.
+fn take_back(
+    free: &mut Vec<OwnedBuf>,
+    in_flight: &mut Vec<(usize, u64)>,
+    done: impl Iterator<Item = OwnedBuf>,
+) {
+    for buf in done {
+        let addr = buf.aligned().as_ptr() as usize;
+        in_flight.retain(|&(a, _)| a != addr);
+        free.push(buf);
+    }
 }
 
 impl std::fmt::Debug for FileWriter {
@@ -139,6 +154,7 @@ impl FileWriter {
             stage_bytes,
             path: path.to_path_buf(),
             failed_at: None,
+            in_flight: Vec::with_capacity(STAGE_BUFFERS),
         })
     }
 
@@ -168,16 +184,23 @@ impl FileWriter {
     fn submit_current_inner(&mut self) -> Result<(), FileIoError> {
         let buf = self.current.take().expect("a staging buffer is always at hand");
         let len = std::mem::take(&mut self.filled);
+        self.in_flight.push((buf.aligned().as_ptr() as usize, self.writer.position()));
         let done = self.writer.submit(buf, len)?;
-        self.free.extend(done);
+        take_back(&mut self.free, &mut self.in_flight, done);
         // The writer waits for a write to complete when its ring is full, and the ring is
         // one shorter than the buffers, so one is free now.
         self.current = self.free.pop();
         if self.current.is_none() {
-            self.free.extend(self.writer.flush()?);
+            take_back(&mut self.free, &mut self.in_flight, self.writer.flush()?);
             self.current = self.free.pop();
         }
         Ok(())
+    }
+
+    /// Bytes at the start of the file whose writes have all completed (not durable until
+    /// [`finish`](Self::finish)): what a reader following the file may read.
+    pub fn completed_bytes(&self) -> u64 {
+        self.in_flight.iter().map(|&(_, offset)| offset).min().unwrap_or_else(|| self.writer.position())
     }
 
     /// Writes what is staged and waits for every write (not durable yet: see
@@ -189,7 +212,7 @@ impl FileWriter {
         }
         match self.writer.flush() {
             Ok(done) => {
-                self.free.extend(done);
+                take_back(&mut self.free, &mut self.in_flight, done);
                 Ok(())
             }
             Err(e) => {

@@ -49,6 +49,7 @@
 //!   O_DIRECT needs (offsets and lengths aligned), so an O_DIRECT writer can replace the
 //!   plain one behind [`SequentialFileFactory`] without changing the layout.
 
+use super::follow::HoldingProgress;
 use super::pool::PoolBuf;
 use super::run::{gather, Sink, Source, StageStats};
 use super::uring::buf::{AlignedBuf, BUFFER_ALIGN_BYTES};
@@ -141,6 +142,11 @@ pub trait SequentialFile: Send {
     /// After `write_block` failed: the bytes at the start of the file known to be written.
     /// Writers that write before returning know it is everything they accepted (`None`).
     fn confirmed_bytes(&self) -> Option<u64> {
+        None
+    }
+    /// Bytes at the start of the file whose writes have completed, for a reader following
+    /// the file. Writers that write before returning: everything accepted (`None`).
+    fn completed_bytes(&self) -> Option<u64> {
         None
     }
     /// Writes out anything the writer holds back and waits for it (a dump stopped from
@@ -283,6 +289,10 @@ impl SequentialFile for UringSequentialFile {
 
     fn flush(&mut self) -> io::Result<()> {
         self.writer.flush().map_err(into_io_error)
+    }
+
+    fn completed_bytes(&self) -> Option<u64> {
+        Some(self.writer.completed_bytes())
     }
 }
 
@@ -542,6 +552,8 @@ pub struct ChunkerSink {
     /// A late write failure left less on disk than was handed out: the CRC of a partial
     /// dump is then read back from the chunks.
     crc_from_disk: bool,
+    /// Published for a taper following the dump ([`ChunkerSink::follow`]).
+    progress: Option<Arc<HoldingProgress>>,
     stats: StageStats,
     state: State,
     handle: ChunkerHandle,
@@ -579,6 +591,7 @@ impl ChunkerSink {
             chunks: Vec::new(),
             crc: Crc32c::new(),
             crc_from_disk: false,
+            progress: None,
             stats: StageStats { name: "chunker".into(), ..StageStats::default() },
             state: State::Writing,
             handle: handle.clone(),
@@ -604,6 +617,28 @@ impl ChunkerSink {
     /// Ends the dump as cut short (the pipeline failed upstream): the chunks are removed or
     /// marked partial as `on_failure` says; a partial dump keeps every byte received.
     /// Returns the error recorded in the outcome.
+    /// Lets a taper follow this dump while it is written ([`super::follow`]): from now on
+    /// the sink publishes its chunks, the data on disk and the end of the dump.
+    pub fn follow(&mut self) -> Arc<HoldingProgress> {
+        let progress = Arc::new(HoldingProgress::default());
+        for chunk in &self.chunks {
+            progress.chunk_opened(chunk.tmp.clone(), chunk.path.clone());
+        }
+        self.progress = Some(progress.clone());
+        self.publish_written(false);
+        progress
+    }
+
+    /// Publishes the data of the last chunk that is on disk (all of it once `closed`).
+    fn publish_written(&self, closed: bool) {
+        let (Some(progress), Some(chunk)) = (&self.progress, self.chunks.last()) else { return };
+        let on_disk = match self.current.as_ref().and_then(|f| f.completed_bytes()) {
+            Some(bytes) if !closed => bytes.saturating_sub(HOLDING_HEADER_BYTES as u64).min(chunk.data_bytes),
+            _ => chunk.data_bytes,
+        };
+        progress.chunk_written(on_disk, closed);
+    }
+
     pub fn abort(&mut self, reason: &str) -> ChunkerError {
         let error = ChunkerError::CutShort { path: self.spec.first_chunk_path(), reason: reason.to_owned() };
         if self.state == State::Writing {
@@ -670,6 +705,9 @@ impl ChunkerSink {
             io_error("writing the header of", &tmp, e)
         })?;
         self.current = Some(file);
+        if let Some(progress) = &self.progress {
+            progress.chunk_opened(tmp.clone(), path.clone());
+        }
         if index > 0 {
             let prev = &self.chunks[index - 1];
             let mut h = self.chunk_header(index - 1);
@@ -702,6 +740,7 @@ impl ChunkerSink {
         self.crc.update(data);
         chunk.data_bytes += data.len() as u64;
         self.stats.bytes_out += data.len() as u64;
+        self.publish_written(false);
         Ok(())
     }
 
@@ -715,7 +754,9 @@ impl ChunkerSink {
             return Err(io_error("writing", &path, e));
         }
         let file = self.current.take().expect("checked above");
-        file.finish().map_err(|e| io_error("finishing", &path, e))
+        file.finish().map_err(|e| io_error("finishing", &path, e))?;
+        self.publish_written(true);
+        Ok(())
     }
 
     /// A queued writer reports a failure late: what it accepted earlier may not be on
@@ -789,6 +830,9 @@ impl ChunkerSink {
         }
         let first_path = &self.chunks[0].path;
         sync_parent(first_path).map_err(|e| io_error("syncing the directory of", first_path, e))?;
+        if let Some(progress) = &self.progress {
+            progress.ended(true);
+        }
         Ok(())
     }
 
@@ -819,6 +863,9 @@ impl ChunkerSink {
 
     /// Cleans up after a failure: best effort, since the first error is what is reported.
     fn fail(&mut self) {
+        if let Some(progress) = &self.progress {
+            progress.ended(false);
+        }
         self.state = State::Failed;
         self.current = None;
         self.staged = 0;

@@ -6,6 +6,7 @@
 pub mod chunker;
 pub mod codec;
 pub mod filter;
+pub mod follow;
 pub mod pool;
 pub mod resolve;
 pub mod run;

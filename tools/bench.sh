@@ -29,10 +29,15 @@ run() {
     $amrs ambench pipeline --input "$corpus" --workers 2 "$@"
 }
 # The targets of PERFORMANCE.md: zstd -1 + AEAD through holding and a vtape (compare with
-# zstd -1 -T2), and no compression through holding and a vtape (compare with dd x2).
+# zstd -1 -T2), and no compression through holding and a vtape (compare with dd x2); the
+# taper follows the holding disk. Then the same as two passes (dump, then flush, as
+# amflush does), and straight to the vtape.
 run --compress zstd:1 --encrypt aes-256-gcm --holding "$work/h" --device "file:$work/v"
 run --compress none --encrypt none --holding "$work/h" --device "file:$work/v"
+run --compress zstd:1 --encrypt aes-256-gcm --holding "$work/h" --flush-after --device "file:$work/v"
+run --compress none --encrypt none --holding "$work/h" --flush-after --device "file:$work/v"
 run --compress zstd:1 --encrypt aes-256-gcm --holding none --device "file:$work/v"
+run --compress none --encrypt none --holding none --device "file:$work/v"
 for c in "zstd:1 aes-256-gcm" "lz4 aes-256-gcm" "gzip:1 none"; do
     set -- $c
     run --compress "$1" --encrypt "$2" --holding none --device null:

@@ -148,6 +148,9 @@ pub struct Report {
 enum Msg {
     Frame(PoolBuf),
     End(u64),
+    /// A worker failed: the frame it held will never come, so the reorder step stops
+    /// (dropping the frames it holds, which frees the other workers' buffers).
+    Abort,
 }
 
 fn take(pool: &BufferPool, blocked: &mut Duration) -> PoolBuf {
@@ -253,51 +256,59 @@ pub fn run(spec: &PipelineSpec, source: Box<dyn Source>, sink: Box<dyn Sink>) ->
                 taper_blocks: 0,
             });
             worker_hs.push(s.spawn(move || -> Result<StageStats, String> {
-                let mut st = StageStats::named(&format!("worker{w}"));
-                let mut comp = FrameCompressor::new(codec).map_err(|e| e.to_string())?;
-                loop {
-                    let t = Instant::now();
-                    let msg = match work_rx.recv() {
-                        Ok(m) => m,
-                        Err(_) => break,
-                    };
-                    st.blocked_in += t.elapsed();
-                    let input = match msg {
-                        Msg::End(n) => {
-                            let _ = done_tx.send((u64::MAX, Msg::End(n)));
-                            continue;
-                        }
-                        Msg::Frame(f) => f,
-                    };
-                    st.bytes_in += input.len as u64;
-                    let seq = input.seq;
-                    let out = if passthrough {
-                        input
-                    } else {
-                        let mut out = take(&out_pool, &mut st.blocked_out);
+                let result = (|| -> Result<StageStats, String> {
+                    let mut st = StageStats::named(&format!("worker{w}"));
+                    let mut comp = FrameCompressor::new(codec).map_err(|e| e.to_string())?;
+                    loop {
                         let t = Instant::now();
-                        let off = if cipher.is_some() { LENGTH_BYTES } else { 0 };
-                        let room = out.capacity() - SEGMENT_OVERHEAD_BYTES;
-                        let n = comp
-                            .compress(input.bytes(), &mut out.space()[off..off + room])
-                            .map_err(|e| format!("frame {seq}: {e}"))?;
-                        drop(input);
-                        out.len = match &cipher {
-                            Some(c) => c.seal_in_place(seq as u32, false, out.space(), n),
-                            None => n,
+                        let msg = match work_rx.recv() {
+                            Ok(m) => m,
+                            Err(_) => break,
                         };
-                        out.seq = seq;
-                        st.busy += t.elapsed();
-                        out
-                    };
-                    st.bytes_out += out.len as u64;
-                    let t = Instant::now();
-                    if done_tx.send((seq, Msg::Frame(out))).is_err() {
-                        return Err("the pipeline stopped".into());
+                        st.blocked_in += t.elapsed();
+                        let input = match msg {
+                            Msg::End(n) => {
+                                let _ = done_tx.send((u64::MAX, Msg::End(n)));
+                                continue;
+                            }
+                            Msg::Frame(f) => f,
+                            // Only workers send it.
+                            Msg::Abort => break,
+                        };
+                        st.bytes_in += input.len as u64;
+                        let seq = input.seq;
+                        let out = if passthrough {
+                            input
+                        } else {
+                            let mut out = take(&out_pool, &mut st.blocked_out);
+                            let t = Instant::now();
+                            let off = if cipher.is_some() { LENGTH_BYTES } else { 0 };
+                            let room = out.capacity() - SEGMENT_OVERHEAD_BYTES;
+                            let n = comp
+                                .compress(input.bytes(), &mut out.space()[off..off + room])
+                                .map_err(|e| format!("frame {seq}: {e}"))?;
+                            drop(input);
+                            out.len = match &cipher {
+                                Some(c) => c.seal_in_place(seq as u32, false, out.space(), n),
+                                None => n,
+                            };
+                            out.seq = seq;
+                            st.busy += t.elapsed();
+                            out
+                        };
+                        st.bytes_out += out.len as u64;
+                        let t = Instant::now();
+                        if done_tx.send((seq, Msg::Frame(out))).is_err() {
+                            return Err("the pipeline stopped".into());
+                        }
+                        st.blocked_out += t.elapsed();
                     }
-                    st.blocked_out += t.elapsed();
+                    Ok(st)
+                })();
+                if result.as_ref().is_err_and(|e| !is_consequence(e)) {
+                    let _ = done_tx.send((u64::MAX, Msg::Abort));
                 }
-                Ok(st)
+                result
             }));
         }
         drop(work_rx);
@@ -344,6 +355,7 @@ pub fn run(spec: &PipelineSpec, source: Box<dyn Source>, sink: Box<dyn Sink>) ->
                 st.blocked_in += t.elapsed();
                 match msg {
                     Msg::End(n) => total = Some(n),
+                    Msg::Abort => return Err("the pipeline stopped".into()),
                     Msg::Frame(b) => {
                         st.bytes_in += b.len as u64;
                         let slot = (seq - next) as usize;

@@ -29,29 +29,6 @@ const AMANDA_AMRESTORE: &str = "/usr/sbin/amrestore";
 /// Small enough that the compressed dump needs two of them.
 const VOLUME_BYTES: u64 = 2 << 20;
 
-/// 3 MB of a source file: text (compresses) between runs of pseudo-random bytes (does
-/// not), so compressed frames have uneven sizes.
-fn make_source(path: &Path) -> Vec<u8> {
-    let mut data = Vec::with_capacity(3_000_000);
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut line = 0;
-    while data.len() < 3_000_000 {
-        for _ in 0..200 {
-            data.extend_from_slice(format!("line {line} of the amrs taper test source\n").as_bytes());
-            line += 1;
-        }
-        for _ in 0..60_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            data.push(state as u8);
-        }
-    }
-    data.truncate(3_000_000);
-    std::fs::write(path, &data).unwrap();
-    data
-}
-
 fn header() -> DumpFile {
     let mut h = DumpFile::new_file(DS, "localhost", "/amrs/taper", 0, "GNUTAR");
     h.compressed = true;
@@ -180,7 +157,7 @@ fn check_vtapes(work: &Path, slots: [&Path; 2], parts: usize, source: &[u8]) {
 fn holding_disk_dump_restores_with_both_amrestores_and_flushes_across_two_vtapes() {
     let work = common::scratch("pipeline-taper-holding");
     let source_path = work.join("source.bin");
-    let source = make_source(&source_path);
+    let source = common::mixed_source(&source_path, 0x2545_f491_4f6c_dd1d, 200, 60_000);
 
     // Dump into the holding disk: 512 KiB chunks.
     let counted = Arc::new(AtomicU64::new(0));
@@ -242,7 +219,7 @@ fn holding_disk_dump_restores_with_both_amrestores_and_flushes_across_two_vtapes
 fn direct_dump_to_two_vtapes_restores_with_both_amrestores() {
     let work = common::scratch("pipeline-taper-direct");
     let source_path = work.join("source.bin");
-    let source = make_source(&source_path);
+    let source = common::mixed_source(&source_path, 0x2545_f491_4f6c_dd1d, 200, 60_000);
     let (slot1, slot2) = (work.join("vtapes/slot1"), work.join("vtapes/slot2"));
     let mut settings = TaperSettings::new(2);
     settings.part_size_bytes = 300 * 1024;

@@ -197,6 +197,10 @@ fn plan(o: &Opts, hdr: &DumpFile) -> Result<Plan, String> {
         h.uncompress_cmd = format!(" {UNCOMPRESS_PATH} {UNCOMPRESS_OPT} |");
         h.compression_suffix = COMPRESS_SUFFIX.into();
     }
+    if !o.raw {
+        // PART-CRC describes the bytes on the volume; only a raw restore writes those.
+        h.part_crc = None;
+    }
     let header = if o.header {
         h.block_size_bytes = DISK_BLOCK_BYTES;
         Some(build_header(&h, DISK_BLOCK_BYTES).map_err(|e| format!("cannot rebuild the header: {e}"))?)
@@ -587,8 +591,9 @@ fn restore_one(
                 eprintln!("ERROR: {e}");
             }
             // A filter that fails on a damaged volume says nothing about where; when the
-            // data does not match the header's SERVER-CRC, name the file as well (Amanda
-            // does not check the CRC, so on its undamaged volumes this adds nothing).
+            // data does not match the header's PART-CRC or SERVER-CRC, name the file as
+            // well (Amanda does not check CRCs, so on its undamaged volumes this adds
+            // nothing).
             if let Some(problem) = crc.and_then(|c| check_crc(hdr, c)) {
                 eprintln!("ERROR: {place}: {problem}");
             }
@@ -606,11 +611,29 @@ fn device_place(dev: &dyn Device, n: u32, hdr: &DumpFile) -> String {
     }
 }
 
-/// Checks what was read from a volume file against the header's SERVER-CRC (the CRC of
-/// the bytes the server stored). Amanda's amrestore does not check; a damaged or cut
-/// volume would otherwise restore silently wrong. A SPLIT_FILE part shorter than the
-/// dump may simply be followed by more parts, so only a whole-dump read is judged.
+/// Checks what was read from a volume file against its header's CRCs. Amanda's amrestore
+/// does not check; a damaged or cut volume would otherwise restore silently wrong.
+///
+/// * `PART-CRC` (ours, written by file-backed devices once the part is complete) covers
+///   exactly this file's data, so any difference is damage: it judges every part of a
+///   split dump and dumps written straight to a volume, whose header is written before
+///   the dump's CRC is known.
+/// * `SERVER-CRC` covers the whole dump. A SPLIT_FILE part shorter than the dump may
+///   simply be followed by more parts, so only a whole-dump read is judged.
 fn check_crc(hdr: &DumpFile, got: Crc) -> Option<String> {
+    if let Some(want) = hdr.part_crc {
+        if got.size < want.size {
+            return Some(format!(
+                "cut short: {} bytes read, the header's PART-CRC covers {} bytes",
+                got.size, want.size
+            ));
+        }
+        if got != want {
+            return Some(format!(
+                "data does not match PART-CRC (read {got}, header {want}): the volume is damaged"
+            ));
+        }
+    }
     let want = hdr.server_crc;
     if want.size == 0 {
         return None;

@@ -176,7 +176,7 @@ impl FileWriter {
     fn submit_current(&mut self) -> Result<(), FileIoError> {
         let result = self.submit_current_inner();
         if let Err(e) = &result {
-            self.failed_at.get_or_insert(e.lowest_offset());
+            self.note_failure(e);
         }
         result
     }
@@ -197,6 +197,15 @@ impl FileWriter {
         Ok(())
     }
 
+    /// Records a failure: waits for the writes still in flight (one of them may fail too,
+    /// at a lower offset), so that what is known to be in the file is exact.
+    fn note_failure(&mut self, e: &FileIoError) {
+        let (written, done) = self.writer.settle();
+        take_back(&mut self.free, &mut self.in_flight, done);
+        let at = written.min(e.lowest_offset());
+        self.failed_at = Some(self.failed_at.map_or(at, |f| f.min(at)));
+    }
+
     /// Bytes at the start of the file whose writes have all completed (not durable until
     /// [`finish`](Self::finish)): what a reader following the file may read.
     pub fn completed_bytes(&self) -> u64 {
@@ -210,16 +219,17 @@ impl FileWriter {
         if self.filled > 0 {
             self.submit_current()?;
         }
-        match self.writer.flush() {
+        let result = match self.writer.flush() {
             Ok(done) => {
                 take_back(&mut self.free, &mut self.in_flight, done);
                 Ok(())
             }
-            Err(e) => {
-                self.failed_at.get_or_insert(e.lowest_offset());
-                Err(e)
-            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &result {
+            self.note_failure(e);
         }
+        result
     }
 
     /// Writes what is staged, waits for every write and makes the file durable; the

@@ -61,6 +61,7 @@ pub mod vfs;
 use std::fmt;
 use std::io;
 
+use crate::format::crc::Crc;
 use crate::format::header::{DumpFile, FileType, HeaderError};
 
 pub use crate::format::header::DISK_BLOCK_BYTES;
@@ -166,6 +167,24 @@ pub trait Device: Send {
 
     /// Ends the current file; its blocks are durable when this returns.
     fn finish_file(&mut self) -> Result<(), DeviceError>;
+
+    /// The CRC-32C and size of the data written to the current file, told by the taper
+    /// just before [`Device::finish_file`]. A device that can still change the file's
+    /// header records it there as `PART-CRC=` ([`DumpFile::part_crc`]), so a restore can
+    /// judge this part alone: the vtape rewrites its header block in `finish_file`. The
+    /// default ignores it: a tape's header record is behind the drive head by then (tape
+    /// parts are to be checked against the catalog's CRC, a later issue) and `null:`
+    /// keeps nothing.
+    fn set_part_crc(&mut self, _crc: Crc) {}
+
+    /// Ends the current file of a dump that failed, so that the volume does not present
+    /// it as a part of a complete dump. Devices that can take a file back (`file:`)
+    /// remove it; the default ends it like [`Device::finish_file`] (a tape's blocks cannot
+    /// be taken back: Amanda leaves a failed part there too, and only the catalog says it
+    /// failed).
+    fn abandon_file(&mut self) -> Result<(), DeviceError> {
+        self.finish_file()
+    }
 
     /// Positions at the start of file `file_number`'s data and returns its header.
     fn seek_file(&mut self, file_number: u32) -> Result<SeekResult, DeviceError>;

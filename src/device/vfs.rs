@@ -62,6 +62,11 @@
 //!   ([`DeviceError::TruncatedHeader`]), where Amanda parses what it got.
 //! * A data file whose header write fails for lack of space is removed again, so the
 //!   volume never ends in a file without a header.
+//! * When the taper tells the part's CRC ([`Device::set_part_crc`]), `finish_file`
+//!   rewrites the header block with a `PART-CRC=` line, so a restore can judge the file
+//!   alone (Amanda's reader ignores the line). The rewrite goes through the page cache
+//!   after every data write has completed and before the `fdatasync`, which covers it:
+//!   the file is durable with its final header when `finish_file` returns, for one sync.
 //! * `USE_DATA` values other than NO/YES/EXIST (and FALSE/TRUE) are refused; Amanda warns
 //!   and uses EXIST.
 //! * The synthesised TAPEEND carries the volume's datestamp; Amanda puts the current time.
@@ -72,7 +77,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -83,6 +88,7 @@ use crate::device::{
     apply_properties, check_block, parse_block_size, parse_bool_property, parse_size_property, AccessMode,
     Capacity, Device, DeviceError, DeviceProperties, Location, SeekResult, VolumeLabel, WriteStatus,
 };
+use crate::format::crc::Crc;
 use crate::format::header::{parse_header, write_header_into, DumpFile, FileType};
 use crate::format::quote::sanitise_filename;
 use crate::pipeline::uring::file::FileIoError;
@@ -147,6 +153,10 @@ enum OpenFile {
         number: u32,
         data_bytes: u64,
         wrote_short_block: bool,
+        /// The header as written, to be written again with `part_crc`.
+        header: Box<DumpFile>,
+        /// Set by [`Device::set_part_crc`]; written into the header when the file is closed.
+        part_crc: Option<Crc>,
     },
     Reading {
         file: File,
@@ -405,14 +415,53 @@ impl VfsDevice {
     }
 
     fn close_file(&mut self) -> Result<(), DeviceError> {
-        if let OpenFile::Writing { writer, path, number, data_bytes, .. } =
+        if let OpenFile::Writing { mut writer, path, number, header, part_crc, .. } =
             std::mem::replace(&mut self.open, OpenFile::None)
         {
+            // Every data write completes first, so the header never names a CRC for data
+            // that is not yet in the file, and the sync below covers both.
+            if let Err(e) = writer.flush() {
+                let confirmed = writer.confirmed_bytes();
+                drop(writer);
+                return Err(self.write_failed(e, &path, number, confirmed));
+            }
+            if let Some(crc) = part_crc {
+                self.rewrite_header(&path, number, *header, crc)?;
+            }
+            let written = writer.position();
             if let Err(e) = writer.finish(&mut self.stage) {
-                return Err(self.write_failed(e, &path, number, data_bytes));
+                return Err(self.write_failed(e, &path, number, written));
             }
         }
         Ok(())
+    }
+
+    /// Writes file `number`'s header block again, with `PART-CRC=` (see the module
+    /// documentation). Not synced here: the writer's `fdatasync` is for the whole file.
+    fn rewrite_header(
+        &mut self,
+        path: &Path,
+        number: u32,
+        mut header: DumpFile,
+        crc: Crc,
+    ) -> Result<(), DeviceError> {
+        header.part_crc = Some(crc);
+        if write_header_into(&header, &mut self.header_block).is_err() {
+            // Only a header within a line of the block's size (a DLE just under Amanda's
+            // limit) has no room for the line: the part is whole as it is, just not
+            // checkable alone, which beats failing the dump.
+            return Ok(());
+        }
+        let at = self.at_writing(Some(number));
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|file| file.write_all_at(&self.header_block, 0))
+            .map_err(|source| DeviceError::Io {
+                at,
+                action: format!("writing the header of {} again with its PART-CRC", path.display()),
+                source,
+            })
     }
 
     /// The writer of file `number` (at `path`) failed; it is gone. A full disk ends the
@@ -424,14 +473,14 @@ impl VfsDevice {
         error: FileIoError,
         path: &Path,
         number: u32,
-        queued_bytes: u64,
+        confirmed_bytes: u64,
     ) -> DeviceError {
         let at = self.at_writing(Some(number));
         if !is_no_space_error(&error) {
             let (action, source) = split_file_error(error, "writing", path);
             return DeviceError::Io { at, action, source };
         }
-        let written = error.lowest_offset().saturating_sub(VFS_HEADER_BYTES as u64).min(queued_bytes);
+        let written = confirmed_bytes.saturating_sub(VFS_HEADER_BYTES as u64);
         let block = self.block_size_bytes as u64;
         let keep_data = written / block * block;
         let keep_bytes = VFS_HEADER_BYTES as u64 + keep_data;
@@ -609,6 +658,8 @@ impl Device for VfsDevice {
         // the data block size.
         let mut header = header.clone();
         header.block_size_bytes = VFS_HEADER_BYTES;
+        // A PART-CRC describes this file's data: only `set_part_crc` provides it.
+        header.part_crc = None;
         write_header_into(&header, &mut self.header_block)
             .map_err(|source| DeviceError::CannotBuildHeader { at: self.at_writing(Some(number)), source })?;
 
@@ -640,7 +691,15 @@ impl Device for VfsDevice {
         };
         self.sync_directory()?;
         self.account_written(VFS_HEADER_BYTES as u64);
-        self.open = OpenFile::Writing { writer, path, number, data_bytes: 0, wrote_short_block: false };
+        self.open = OpenFile::Writing {
+            writer,
+            path,
+            number,
+            data_bytes: 0,
+            wrote_short_block: false,
+            header: Box::new(header),
+            part_crc: None,
+        };
         self.file_number = Some(number);
         Ok(number)
     }
@@ -662,15 +721,17 @@ impl Device for VfsDevice {
         }
         self.check_volume_full(request_bytes, Some(number))?;
 
-        let OpenFile::Writing { writer, data_bytes, .. } = &mut self.open else {
+        let OpenFile::Writing { writer, .. } = &mut self.open else {
             unreachable!("checked above");
         };
         if let Err(e) = writer.write(block) {
-            let written = *data_bytes;
+            let confirmed = writer.confirmed_bytes();
+            // The writer is dropped here, waiting for its writes in flight, before the file
+            // is cut back.
             let OpenFile::Writing { path, .. } = std::mem::replace(&mut self.open, OpenFile::None) else {
                 unreachable!("checked above");
             };
-            let error = self.write_failed(e, &path, number, written);
+            let error = self.write_failed(e, &path, number, confirmed);
             if error.is_end_of_volume() {
                 self.open = OpenFile::Cut;
             }
@@ -685,6 +746,14 @@ impl Device for VfsDevice {
         Ok(if self.early_warning { WriteStatus::EarlyWarning } else { WriteStatus::Written })
     }
 
+    fn set_part_crc(&mut self, crc: Crc) {
+        // A file cut back at the end of the medium keeps its header: its part is written
+        // again on the next volume, and what is left here is a partial part.
+        if let OpenFile::Writing { part_crc, .. } = &mut self.open {
+            *part_crc = Some(crc);
+        }
+    }
+
     fn finish_file(&mut self) -> Result<(), DeviceError> {
         if matches!(self.open, OpenFile::Cut) {
             self.open = OpenFile::None;
@@ -694,6 +763,32 @@ impl Device for VfsDevice {
             return Err(self.invalid("finish a file", "no file is being written"));
         }
         self.close_file()
+    }
+
+    fn abandon_file(&mut self) -> Result<(), DeviceError> {
+        match std::mem::replace(&mut self.open, OpenFile::None) {
+            OpenFile::Writing { writer, path, number, .. } => {
+                // Waits for the writes in flight, then the file goes: a later reader finds
+                // the volume as it was before this part.
+                drop(writer);
+                let at = self.at_writing(Some(number));
+                fs::remove_file(&path).map_err(|source| DeviceError::Io {
+                    at,
+                    action: format!("removing {}", path.display()),
+                    source,
+                })?;
+                self.sync_directory()?;
+                let entries = self.list()?;
+                self.update_volume_bytes(&entries);
+                Ok(())
+            }
+            // Cut back at the end of the volume: it stays, as a part Amanda logs as partial.
+            OpenFile::Cut => Ok(()),
+            other => {
+                self.open = other;
+                Err(self.invalid("abandon a file", "no file is being written"))
+            }
+        }
     }
 
     fn seek_file(&mut self, requested: u32) -> Result<SeekResult, DeviceError> {
@@ -977,6 +1072,38 @@ mod tests {
             let past = reader.seek_file(sizes.len() as u32 + 2).unwrap_err();
             assert!(matches!(past, DeviceError::PastEnd { .. }), "{past}");
         }
+    }
+
+    #[test]
+    fn finish_file_writes_the_part_crc_into_the_header() {
+        let dir = TempDir::new("part-crc");
+        let mut device = vfs(dir.path(), &DeviceProperties::new());
+        device.start(write_mode("VOL-03")).unwrap();
+        let data = pattern(100_000, 3);
+        let crc = crate::format::crc::Crc32c::new().update(&data).to_crc();
+        let number = device.start_file(&split_header("h", "/a", 0, 1)).unwrap();
+        for block in data.chunks(device.block_size_bytes()) {
+            assert_eq!(device.write_block(block).unwrap(), WriteStatus::Written);
+        }
+        device.set_part_crc(crc);
+        device.finish_file().unwrap();
+        // Without set_part_crc the header stays as it was written.
+        write_file(&mut device, &split_header("h", "/b", 0, 1), &data);
+        device.finish().unwrap();
+
+        let file = fs::read(dir.path().join("00001.h._a.0")).unwrap();
+        assert_eq!(file.len(), 32768 + 100_000);
+        assert_eq!(&file[32768..], &data[..], "the data is untouched");
+        let header = parse_header(&file[..32768]).unwrap();
+        assert_eq!(header.part_crc, Some(crc));
+        assert!(String::from_utf8_lossy(&file[..400]).contains(&format!("\nPART-CRC={crc}\n")));
+        let other = fs::read(dir.path().join("00002.h._b.0")).unwrap();
+        assert_eq!(parse_header(&other[..32768]).unwrap().part_crc, None);
+
+        let mut reader = vfs(dir.path(), &DeviceProperties::new());
+        reader.start(AccessMode::Read).unwrap();
+        let (read_header, read_data) = read_file(&mut reader, number);
+        assert_eq!((read_header.part_crc, read_data), (Some(crc), data));
     }
 
     #[test]

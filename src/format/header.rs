@@ -50,6 +50,7 @@
 //! NATIVE-CRC={crc:%08x}:{size:%lld}\n         only if crc != 0
 //! CLIENT-CRC={crc:%08x}:{size:%lld}\n         only if crc != 0
 //! SERVER-CRC={crc:%08x}:{size:%lld}\n         only if crc != 0
+//! PART-CRC={crc:%08x}:{size:%lld}\n           only if set (amrs only, see below)
 //! DLE=<<ENDDLE\n{dle_xml}\nENDDLE\n           only if dle_xml.len() < block_size - 2048
 //! To restore, position tape at start of file and run:\n
 //! \tdd if=<tape> [bs={block_size_bytes/1024}k ]skip=1 | [{decrypt_cmd} ][{uncompress_cmd} ]{recover_cmd} \n\f\n
@@ -97,8 +98,9 @@
 //! * Following lines are split on `\n`, empty lines skipped (so a DLE loses blank lines),
 //!   and recognised by prefix: `CONT_FILENAME=`, `PARTIAL=` (`yes` in any case → partial),
 //!   `APPLICATION=`, `ORIGSIZE=` (C `atoll`; garbage → 0), `NATIVE-CRC=` / `CLIENT-CRC=` /
-//!   `SERVER-CRC=` (unparsable → 0:0), `DLE=` (`<<KEY` reads lines up to one equal to KEY,
-//!   joined with `\n`; otherwise the rest of the line), the "To restore" line (skipped) and
+//!   `SERVER-CRC=` (unparsable → 0:0), `PART-CRC=` (ours; unparsable → not set), `DLE=`
+//!   (`<<KEY` reads lines up to one equal to KEY, joined with `\n`; otherwise the rest of
+//!   the line), the "To restore" line (skipped) and
 //!   `\tdd if=<tape> `. On the dd line everything after the first `|` is split at the next
 //!   two `|` and each piece trimmed of ASCII whitespace: one piece → `recover_cmd`; two →
 //!   `uncompress_cmd = "{1} |"`, `recover_cmd`; three → `decrypt_cmd = "{1} |"`,
@@ -132,6 +134,10 @@
 //!   out-of-range numbers and read negative sizes as 0 (ORIGSIZE) or 0:0 (CRC). An
 //!   unbalanced quote on the first line makes Amanda overwrite its terminating NUL and read
 //!   past the header; we stop at the end of the text.
+//! * `PART-CRC=` is ours: the CRC-32C and size of the data of this volume file alone,
+//!   written by file-backed devices once a part is complete (see [`DumpFile::part_crc`]).
+//!   Amanda's parser ignores lines it does not know, so it reads these headers as if the
+//!   line were absent; Amanda never writes it, so its files build byte for byte as before.
 //!
 //! All of the above was checked against Amanda 3.5.1 itself: its Perl binding
 //! (`Amanda::Header->to_string` / `from_string` / `summary`) agreed byte for byte with
@@ -313,6 +319,13 @@ pub struct DumpFile {
     pub client_crc: Crc,
     /// `server_crc`: CRC of the data as stored after this header.
     pub server_crc: Crc,
+    /// `PART-CRC=` (amrs only, no Amanda field): CRC-32C and size of the data of this
+    /// volume file alone. SERVER-CRC covers the whole dump, so it cannot judge one part
+    /// of a split dump, and a dump written straight to a volume has its header written
+    /// before any CRC is known; file-backed devices rewrite the header with this line
+    /// once the part is written. Amanda's `parse_file_header` skips lines it does not
+    /// know, so it still reads such files. `None`: no line (every Amanda-written file).
+    pub part_crc: Option<Crc>,
 }
 
 impl DumpFile {
@@ -613,6 +626,10 @@ fn dump_header_text(file: &DumpFile, max_size_bytes: usize) -> Result<String, He
             validate_size(file_type, keyword, crc.size)?;
             let _ = writeln!(text, "{keyword}={crc}");
         }
+    }
+    if let Some(crc) = file.part_crc {
+        validate_size(file_type, "PART-CRC", crc.size)?;
+        let _ = writeln!(text, "PART-CRC={crc}");
     }
     if let Some(dle) = &file.dle_xml {
         if dle.contains('\0') {
@@ -1088,6 +1105,8 @@ fn parse_other_lines(text: &str, file: &mut DumpFile) {
             file.client_crc = Crc::parse(value);
         } else if let Some(value) = line.strip_prefix("SERVER-CRC=") {
             file.server_crc = Crc::parse(value);
+        } else if let Some(value) = line.strip_prefix("PART-CRC=") {
+            file.part_crc = Crc::parse_strict(value);
         } else if let Some(value) = line.strip_prefix("DLE=") {
             file.dle_xml = Some(match value.strip_prefix("<<") {
                 Some(delimiter) => {
@@ -1748,6 +1767,31 @@ mod tests {
     }
 
     #[test]
+    fn part_crc_follows_server_crc_and_reads_back_and_is_absent_unless_set() {
+        let mut file = DumpFile::new_split_file("20261122023803", "h", "/d", 0, "GNUTAR", 2, -1);
+        file.server_crc = Crc::parse("9c1c95f6:100501");
+        file.dle_xml = Some("<dle/>".into());
+        let without = built_text(&file);
+        assert!(!without.contains("PART-CRC"), "{without}");
+        file.part_crc = Some(Crc { crc: 0x0123_abcd, size: 1_048_576 });
+        let with = built_text(&file);
+        assert_eq!(
+            with,
+            without.replace(
+                "SERVER-CRC=9c1c95f6:100501\n",
+                "SERVER-CRC=9c1c95f6:100501\nPART-CRC=0123abcd:1048576\n"
+            )
+        );
+        assert_eq!(parsed(&with), file);
+        // An empty part has CRC 0:0, which is still a CRC to check (unlike SERVER-CRC's 0).
+        file.part_crc = Some(Crc::default());
+        assert!(built_text(&file).contains("\nPART-CRC=00000000:0\n"));
+        assert_eq!(parsed(&built_text(&file)).part_crc, Some(Crc::default()));
+        // Unparsable: not set, so nothing is checked against it.
+        assert_eq!(parsed("AMANDA: NOOP\nPART-CRC=zz\n").part_crc, None);
+    }
+
+    #[test]
     fn dd_line_splits_into_at_most_three_commands() {
         let one = parsed("AMANDA: NOOP\n\tdd if=<tape> skip=1 |  tar -x \n");
         assert_eq!(
@@ -1915,6 +1959,7 @@ mod tests {
             native_crc in crc(),
             client_crc in crc(),
             server_crc in crc(),
+            part_crc in proptest::option::of(crc()),
             (decrypt_cmd, uncompress_cmd, recover_cmd) in prop_oneof![
                 Just((String::new(), String::new(), String::new())),
                 command().prop_map(|r| (String::new(), String::new(), r)),
@@ -1958,6 +2003,7 @@ mod tests {
                 native_crc,
                 client_crc,
                 server_crc,
+                part_crc,
             }
         }
     }

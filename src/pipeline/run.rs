@@ -107,7 +107,7 @@ impl PipelineSpec {
             workers: workers.max(1),
             frame_bytes: DEFAULT_FRAME_BYTES,
             source_read_depth: 2,
-            frames_in_flight: 2,
+            frames_in_flight: 4,
             compress_program: None,
             encrypt_program: None,
         }

@@ -490,6 +490,8 @@ pub struct TaperSink {
     warnings: Vec<String>,
     copied_bytes: u64,
     crc: Crc32c,
+    /// CRC-32C of the current part attempt's data, for [`Device::set_part_crc`].
+    part_crc: Crc32c,
     stats: StageStats,
     state: State,
     handle: TaperHandle,
@@ -548,6 +550,7 @@ impl TaperSink {
             warnings: Vec::new(),
             copied_bytes: 0,
             crc: Crc32c::new(),
+            part_crc: Crc32c::new(),
             stats: StageStats { name: "taper".into(), ..StageStats::default() },
             state: State::Writing,
             handle: handle.clone(),
@@ -656,6 +659,7 @@ impl TaperSink {
                     self.part_label = device.volume_label().map(|l| l.label.clone()).unwrap_or_default();
                     self.part_open = true;
                     self.part_written = 0;
+                    self.part_crc = Crc32c::new();
                     self.part_started = Instant::now();
                     return Ok(());
                 }
@@ -681,6 +685,8 @@ impl TaperSink {
     /// written again.
     fn close_part(&mut self) -> Result<bool, TaperError> {
         let device = self.device.as_mut().expect("an open part has a device");
+        debug_assert_eq!(self.part_crc.size_bytes(), self.part_written);
+        device.set_part_crc(self.part_crc.to_crc());
         match device.finish_file() {
             Ok(()) => {
                 self.record(PartStatus::Done);
@@ -728,11 +734,17 @@ impl TaperSink {
             let off = self.part_start + self.part_written;
             let n = (self.block_bytes as u64).min(self.issued - off) as usize;
             let device = self.device.as_mut().expect("an open part has a device");
+            // The part's CRC is fed here, the one place its bytes go to the device, so it
+            // covers exactly what the part holds, a part written again included.
             let result = match fresh {
-                Some((block, at)) if at == off => device.write_block(block),
+                Some((block, at)) if at == off => {
+                    self.part_crc.update(block);
+                    device.write_block(block)
+                }
                 _ => {
                     let scratch = self.scratch.as_deref_mut().unwrap_or(&mut []);
                     let data = self.cache.read(off, n, scratch)?;
+                    self.part_crc.update(data);
                     device.write_block(data)
                 }
             };
@@ -859,7 +871,9 @@ impl TaperSink {
         self.state = State::Failed;
         if self.part_open {
             if let Some(device) = self.device.as_mut() {
-                let _ = device.finish_file();
+                // Best effort: the failure is what is reported. A vtape takes the part
+                // back, so a failed dump never looks like a complete one on the volume.
+                let _ = device.abandon_file();
             }
             self.record(PartStatus::Failed);
             self.part_open = false;

@@ -106,3 +106,27 @@ pub fn replay(tool_name: &str, root: &Path, config: &str, rec: &Record) -> Recor
         stderr: lines(&out.stderr),
     }
 }
+
+/// Writes 3 MB to `path` and returns them: runs of `text_lines` numbered text lines
+/// (compress well) between runs of `random_bytes` xorshift bytes seeded by `seed` (do not),
+/// so compressed frames have uneven sizes and compressed dumps still span many blocks.
+pub fn mixed_source(path: &Path, seed: u64, text_lines: usize, random_bytes: usize) -> Vec<u8> {
+    let mut data = Vec::with_capacity(3_000_000);
+    let mut state = seed;
+    let mut line = 0;
+    while data.len() < 3_000_000 {
+        for _ in 0..text_lines {
+            data.extend_from_slice(format!("line {line} of an amrs test source\n").as_bytes());
+            line += 1;
+        }
+        for _ in 0..random_bytes {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            data.push(state as u8);
+        }
+    }
+    data.truncate(3_000_000);
+    std::fs::write(path, &data).unwrap();
+    data
+}

@@ -223,6 +223,8 @@ pub struct SequentialWriter<B: IoBuf, R: DerefMut<Target = Ring<B>>> {
     done: Vec<B>,
     scratch: Vec<Completion<B>>,
     stopped: bool,
+    /// The lowest offset of a write that failed, once one has.
+    lowest_failure: Option<u64>,
     stats: WriteStats,
     /// Test hook: pretend the filesystem refused the first direct write with EINVAL.
     #[cfg(test)]
@@ -256,6 +258,7 @@ impl<B: IoBuf, R: DerefMut<Target = Ring<B>>> SequentialWriter<B, R> {
             done: Vec::with_capacity(depth + 1),
             scratch: Vec::with_capacity(depth),
             stopped: false,
+            lowest_failure: None,
             stats: WriteStats {
                 bytes: 0,
                 writes: 0,
@@ -418,10 +421,26 @@ impl<B: IoBuf, R: DerefMut<Target = Ring<B>>> SequentialWriter<B, R> {
         match failure {
             Some(e) => {
                 self.stopped = true;
+                let at = e.lowest_offset();
+                self.lowest_failure = Some(self.lowest_failure.map_or(at, |f| f.min(at)));
                 Err(e)
             }
             None => Ok(()),
         }
+    }
+
+    /// After an error: waits for every write still in flight (some may fail too, after
+    /// the first error was reported) and returns how many bytes at the start of the file
+    /// are written — the offset of the lowest failed write — and every buffer back.
+    pub fn settle(&mut self) -> (u64, Drain<'_, B>) {
+        while self.ring.in_flight() > 0 {
+            if let Err(FileIoError::Queue { .. }) = self.collect(1) {
+                // The queue itself failed: nothing more will come back.
+                self.lowest_failure = Some(0);
+                break;
+            }
+        }
+        (self.lowest_failure.unwrap_or(self.next_offset), self.done.drain(..))
     }
 
     fn complete(&mut self, c: Completion<B>) -> Result<(), FileIoError> {

@@ -149,6 +149,11 @@ pub trait SequentialFile: Send {
     fn completed_bytes(&self) -> Option<u64> {
         None
     }
+    /// Whether the writer takes writes of any length and re-blocks them into aligned
+    /// writes itself (then the chunker does not stage).
+    fn reblocks(&self) -> bool {
+        false
+    }
     /// Writes out anything the writer holds back and waits for it (a dump stopped from
     /// upstream keeps everything received). Writers that write before returning have
     /// nothing to do.
@@ -293,6 +298,10 @@ impl SequentialFile for UringSequentialFile {
 
     fn completed_bytes(&self) -> Option<u64> {
         Some(self.writer.completed_bytes())
+    }
+
+    fn reblocks(&self) -> bool {
+        true
     }
 }
 
@@ -793,6 +802,14 @@ impl ChunkerSink {
         let mut data = frame;
         while !data.is_empty() {
             let room = self.room()?;
+            if self.current.as_ref().is_some_and(|f| f.reblocks()) {
+                // The writer gathers into aligned writes itself (its one copy): staging
+                // here too would copy every byte twice.
+                let n = (data.len() as u64).min(room) as usize;
+                self.write(&data[..n])?;
+                data = &data[n..];
+                continue;
+            }
             // A whole number of holding blocks starting on an aligned address can be
             // written from the frame itself: no copy.
             let aligned = data.as_ptr() as usize % BUFFER_ALIGN_BYTES == 0;

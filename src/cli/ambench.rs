@@ -32,13 +32,14 @@
 //! (`ambench: reading the source: compression program /x exited with status 3: …`) and
 //! leaves no dump presented as complete.
 
+use crate::device::file_writer::{StageBuffers, STAGE_BUFFERS};
 use crate::device::{open_device, AccessMode, Device, DeviceProperties};
 use crate::format::aead::Key;
 use crate::format::header::DumpFile;
 use crate::pipeline::chunker::{ChunkerSink, ChunkerSpec};
 use crate::pipeline::codec::Codec;
 use crate::pipeline::filter::FilterProgram;
-use crate::pipeline::follow::{flush_following, HoldingProgress};
+use crate::pipeline::follow::{flush_following, HoldingProgress, FOLLOW_READ_BYTES, FOLLOW_READ_DEPTH};
 use crate::pipeline::resolve::{amaead_path, resolve_dumptype, HeaderFields, Resolved};
 use crate::pipeline::run::{run, MemorySink, PipelineSpec, ReadSource, Report, Sink, Source, StageStats};
 use crate::pipeline::synthetic::Synthetic;
@@ -329,6 +330,31 @@ fn flushed(out: FlushOutcome, started: Instant, report: &mut Report) -> Result<(
     Ok(())
 }
 
+/// The buffers the sinks own besides the pipeline's pool (allocated once per run): the
+/// queued writers' staging buffers, the follower's reads, the taper's staging block.
+fn sink_buffers(o: &Opts) -> String {
+    let stage = StageBuffers::stage_bytes_for(o.block_size);
+    let writer = format!("{STAGE_BUFFERS} x {stage} bytes");
+    let vtape = o.device.starts_with("file:");
+    let mut terms = Vec::new();
+    if o.holding.is_some() {
+        terms.push(format!("holding writes in flight {writer}"));
+    }
+    if vtape {
+        terms.push(format!("vtape writes in flight {writer}"));
+        // A vtape does not ask for streaming: no device_output_buffer_size pre-buffer.
+        terms.push(format!("taper staging block {} bytes", o.block_size));
+    }
+    if o.holding.is_some() && vtape && !o.flush_after {
+        terms.push(format!("follower reads {} x {FOLLOW_READ_BYTES} bytes", FOLLOW_READ_DEPTH + 2));
+    }
+    if terms.is_empty() {
+        "none".into()
+    } else {
+        terms.join(", ")
+    }
+}
+
 /// Flushes the holding dump to the volume (as amflush), timing it as one more stage.
 /// The holding dump is left for the caller to delete.
 fn flush(o: &Opts, first: &Path, report: &mut Report) -> Result<(), String> {
@@ -434,6 +460,7 @@ pub fn main(argv: &[String]) -> i32 {
     spec.encrypt_program = o.encrypt_program.clone();
     if o.verbose {
         eprintln!("ambench: budget {}", spec.budget((0, 0)).describe());
+        eprintln!("ambench: sink buffers {}", sink_buffers(&o));
     }
     let source: Box<dyn Source> = match (&o.input, o.synthetic) {
         (Some(f), _) => match std::fs::File::open(f) {

@@ -41,11 +41,13 @@ use crate::pipeline::codec::Codec;
 use crate::pipeline::filter::FilterProgram;
 use crate::pipeline::follow::{flush_following, HoldingProgress, FOLLOW_READ_BYTES, FOLLOW_READ_DEPTH};
 use crate::pipeline::resolve::{amaead_path, resolve_dumptype, HeaderFields, Resolved};
-use crate::pipeline::run::{run, MemorySink, PipelineSpec, ReadSource, Report, Sink, Source, StageStats};
+use crate::pipeline::run::{run, MemorySink, PipelineSpec, Report, Sink, Source, StageStats};
 use crate::pipeline::synthetic::Synthetic;
 use crate::pipeline::taper::{
     delete_holding_dump, flush_holding_to_taper, FlushOutcome, TaperSettings, TaperSink,
 };
+use crate::pipeline::uring_source::UringSource;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -463,13 +465,25 @@ pub fn main(argv: &[String]) -> i32 {
         eprintln!("ambench: sink buffers {}", sink_buffers(&o));
     }
     let source: Box<dyn Source> = match (&o.input, o.synthetic) {
-        (Some(f), _) => match std::fs::File::open(f) {
-            Ok(file) => Box::new(ReadSource(file)),
-            Err(e) => {
-                eprintln!("ambench: {f}: {e}");
-                return 1;
+        // Files through io_uring (O_DIRECT reads ahead); `-` is standard input, read as a
+        // stream the same way.
+        (Some(f), _) => {
+            let opened =
+                if f == "-" {
+                    std::io::stdin().as_fd().try_clone_to_owned().map_err(|e| e.to_string()).and_then(|fd| {
+                        UringSource::from_stream(fd, "standard input").map_err(|e| e.to_string())
+                    })
+                } else {
+                    UringSource::open(Path::new(f)).map_err(|e| e.to_string())
+                };
+            match opened {
+                Ok(src) => Box::new(src),
+                Err(e) => {
+                    eprintln!("ambench: {e}");
+                    return 1;
+                }
             }
-        },
+        }
         (None, Some(n)) => Box::new(Synthetic::new(n, o.seed)),
         _ => unreachable!("checked in parse"),
     };

@@ -13,3 +13,4 @@ pub mod run;
 pub mod synthetic;
 pub mod taper;
 pub mod uring;
+pub mod uring_source;

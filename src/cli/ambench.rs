@@ -463,6 +463,15 @@ pub fn main(argv: &[String]) -> i32 {
     if o.verbose {
         eprintln!("ambench: budget {}", spec.budget((0, 0)).describe());
         eprintln!("ambench: sink buffers {}", sink_buffers(&o));
+        match crate::pipeline::uring::ring::Ring::<crate::pipeline::uring::file::OwnedBuf>::new(1) {
+            Ok(mut ring) => {
+                eprintln!("ambench: I/O engine {:?}", ring.engine());
+                for notice in ring.take_notices() {
+                    eprintln!("ambench: {notice}");
+                }
+            }
+            Err(e) => eprintln!("ambench: no I/O queue: {e}"),
+        }
     }
     let source: Box<dyn Source> = match (&o.input, o.synthetic) {
         // Files through io_uring (O_DIRECT reads ahead); `-` is standard input, read as a

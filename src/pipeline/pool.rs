@@ -14,6 +14,13 @@
 //! | `taper_blocks` | `device_output_buffer_size / block_size` | the taper starts a part only with this much ready (streaming) |
 //! | `+ 1` | | one spare so a stage holding its last buffer can still receive |
 //!
+//! The sinks own their write buffers, also allocated once when they start and listed
+//! beside the budget by `ambench --verbose`: each queued file writer (holding chunks,
+//! vtape files) `STAGE_BUFFERS` x 1 MiB (`device::file_writer`), the follower
+//! `FOLLOW_READ_DEPTH + 2` x 1 MiB (`pipeline::follow`), the taper one staging block (and
+//! its `device_output_buffer_size` pre-buffer when the device streams), an io_uring source
+//! `READ_AHEAD + 1` x 1 MiB; the two terms above are then 0 in the pipeline's own pool.
+//!
 //! Nothing else allocates block memory after the pool is built: a stage takes a
 //! [`PoolBuf`] from the pool, fills it, sends it on a bounded channel, and the last
 //! holder's drop returns it. When the device is slow, the channels fill, the pool runs dry,

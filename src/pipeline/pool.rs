@@ -113,6 +113,15 @@ impl BufferPool {
     }
 
     /// Buffers currently free (for tests and statistics).
+    /// Registers every buffer of the pool with `ring` (fixed reads and writes); the pool
+    /// must be idle (all buffers free) and outlive the ring's registration. Returns
+    /// whether the kernel took them (see [`super::uring::ring::Ring::register_buffers`]).
+    pub fn register_with(&self, ring: &mut super::uring::ring::Ring<PoolBuf>) -> bool {
+        let all: Vec<PoolBuf> = (0..self.count).map(|_| self.take().0).collect();
+        // The buffers go back to the pool when `all` is dropped.
+        ring.register_buffers(all.iter().map(|b| b.aligned()))
+    }
+
     pub fn free(&self) -> usize {
         self.free_rx.len()
     }

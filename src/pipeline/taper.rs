@@ -1031,6 +1031,9 @@ pub fn flush_holding_to_taper(
         let reader_thread = s.spawn(move || -> Result<Vec<PathBuf>, String> {
             let mut ring: Ring<PoolBuf> =
                 Ring::new(FLUSH_READ_DEPTH).map_err(|e| format!("I/O queue: {e}"))?;
+            // Fixed reads into the pool's buffers: the pool, captured by this closure,
+            // outlives the ring (a local of its body).
+            pool.register_with(&mut ring);
             while let Some(path) = chain.next_chunk().map_err(|e| e.to_string())? {
                 let mut reader = SequentialReader::open(&mut ring, &path, ReadOptions::default())
                     .map_err(|e| e.to_string())?;

@@ -1360,7 +1360,8 @@ mod tests {
     fn streams_from_a_pipe() {
         for mut ring in [uring_ring(4), Ring::blocking(4).unwrap()] {
             let data = pattern(5 * MIB + 17, 11);
-            let (rx, mut tx) = std::io::pipe().unwrap();
+            let (rx, tx) = nix::unistd::pipe().unwrap();
+            let mut tx = File::from(tx);
             let feed = data.clone();
             let feeder = std::thread::spawn(move || {
                 use std::io::Write;

@@ -613,9 +613,9 @@ mod tests {
     use super::*;
     use std::os::fd::OwnedFd;
 
-    fn pipe_pair() -> (Arc<File>, std::io::PipeWriter) {
-        let (r, w) = std::io::pipe().unwrap();
-        (Arc::new(File::from(OwnedFd::from(r))), w)
+    fn pipe_pair() -> (Arc<File>, File) {
+        let (r, w): (OwnedFd, OwnedFd) = nix::unistd::pipe().unwrap();
+        (Arc::new(File::from(r)), File::from(w))
     }
 
     #[test]

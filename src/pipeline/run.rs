@@ -258,7 +258,9 @@ pub fn run(spec: &PipelineSpec, source: Box<dyn Source>, sink: Box<dyn Sink>) ->
             worker_hs.push(s.spawn(move || -> Result<StageStats, String> {
                 let result = (|| -> Result<StageStats, String> {
                     let mut st = StageStats::named(&format!("worker{w}"));
-                    let mut comp = FrameCompressor::new(codec).map_err(|e| e.to_string())?;
+                    // Frames sealed by the AEAD need no checksum of their own.
+                    let mut comp = FrameCompressor::with_checksums(codec, cipher.is_none())
+                        .map_err(|e| e.to_string())?;
                     loop {
                         let t = Instant::now();
                         let msg = match work_rx.recv() {

@@ -31,8 +31,8 @@
 //!   the dump is. Without a part cache such a dump stays on the holding disk for a flush.
 //! * Memory: [`FOLLOW_READ_DEPTH`] + 2 buffers of [`FOLLOW_READ_BYTES`].
 
-use super::pool::{Budget, BufferPool, PoolBuf};
-use super::taper::{FlushError, FlushOutcome, NextVolume, TaperError, TaperSettings, TaperSink};
+use super::pool::{Budget, BufferPool};
+use super::taper::{feed_taper, FlushError, FlushOutcome, NextVolume, TaperSettings, TaperSink};
 use crate::device::Device;
 use crate::format::header::{DumpFile, DISK_BLOCK_BYTES};
 use std::fs::{File, OpenOptions};
@@ -173,9 +173,8 @@ pub fn flush_following(
     device: Option<Box<dyn Device>>,
     next_volume: NextVolume,
 ) -> Result<FlushOutcome, Box<FlushError>> {
-    let fail = |error: TaperError, outcome| Box::new(FlushError { error, outcome });
-    let (mut sink, handle) =
-        TaperSink::new(header, settings.clone(), device, next_volume).map_err(|e| fail(e, None))?;
+    let (sink, handle) = TaperSink::new(header, settings.clone(), device, next_volume)
+        .map_err(|error| Box::new(FlushError { error, outcome: None }))?;
     // Reads waiting in the channel, one with the taper, one being read.
     let pool = BufferPool::new(&Budget {
         buffer_bytes: FOLLOW_READ_BYTES,
@@ -186,77 +185,44 @@ pub fn flush_following(
         holding_writes_in_flight: 0,
         taper_blocks: 0,
     });
-    let (tx, rx) = crossbeam_channel::bounded::<PoolBuf>(FOLLOW_READ_DEPTH);
-    let (read_result, sink_result) = std::thread::scope(|s| {
-        let reader = s.spawn(move || -> Result<Vec<PathBuf>, String> {
-            let mut chunks = Vec::new();
-            let mut index = 0;
-            loop {
-                let (first, end) = progress.wait(index, 0);
-                let Some(first) = first else {
-                    // No such chunk: the dump ended before it.
-                    return match end {
-                        Some(true) => Ok(chunks),
-                        _ => Err("the dump to the holding disk failed".into()),
-                    };
+    feed_taper(sink, handle, header.clone(), FOLLOW_READ_DEPTH, move |tx| {
+        let mut chunks = Vec::new();
+        for index in 0.. {
+            let (first, end) = progress.wait(index, 0);
+            let Some(first) = first else {
+                // No such chunk: the dump ended before it.
+                return match end {
+                    Some(true) => Ok(chunks),
+                    _ => Err("the dump to the holding disk failed".into()),
                 };
+            };
+            let mut file = ChunkFile::open(&first)?;
+            chunks.push(first.path.clone());
+            let mut offset = 0u64;
+            loop {
+                let (Some(c), end) = progress.wait(index, offset) else { unreachable!("seen above") };
                 if end == Some(false) {
                     return Err("the dump to the holding disk failed".into());
                 }
-                let mut file = ChunkFile::open(&first)?;
-                chunks.push(first.path.clone());
-                let mut offset = 0u64;
-                loop {
-                    let (Some(c), end) = progress.wait(index, offset) else { unreachable!("seen above") };
-                    if end == Some(false) {
-                        return Err("the dump to the holding disk failed".into());
+                if offset == c.data_bytes {
+                    if c.closed || end == Some(true) {
+                        break;
                     }
-                    if offset == c.data_bytes {
-                        if c.closed || end == Some(true) {
-                            break;
-                        }
-                        continue;
-                    }
-                    let n = (c.data_bytes - offset).min(FOLLOW_READ_BYTES as u64) as usize;
-                    let mut buf = pool.take().0;
-                    file.read(&mut buf.space()[..n], offset)?;
-                    buf.len = n;
-                    offset += n as u64;
-                    if tx.send(buf).is_err() {
-                        // The taper failed; its error is the one reported.
-                        return Ok(chunks);
-                    }
+                    continue;
                 }
-                index += 1;
-            }
-        });
-        let mut sink_result = Ok(());
-        for frame in rx.iter() {
-            sink_result = sink.consume_bytes(frame.bytes());
-            if sink_result.is_err() {
-                break;
+                let n = (c.data_bytes - offset).min(FOLLOW_READ_BYTES as u64) as usize;
+                let mut buf = pool.take().0;
+                file.read(&mut buf.space()[..n], offset)?;
+                buf.len = n;
+                offset += n as u64;
+                if tx.send((buf, 0)).is_err() {
+                    // The taper failed; its error is the one reported.
+                    return Ok(chunks);
+                }
             }
         }
-        drop(rx);
-        let read_result = reader.join().unwrap_or_else(|_| Err("the holding reader panicked".into()));
-        (read_result, sink_result)
-    });
-    let error = match (&read_result, sink_result) {
-        (_, Err(e)) => Some(e),
-        (Err(e), Ok(())) => Some(sink.abort(e)),
-        (Ok(_), Ok(())) => sink.finish_dump().err(),
-    };
-    drop(sink);
-    let outcome = handle.take();
-    match (error, read_result) {
-        (None, Ok(chunks)) => Ok(FlushOutcome {
-            header: header.clone(),
-            chunks,
-            taper: outcome.expect("a finished sink reports"),
-        }),
-        (Some(error), _) => Err(fail(error, outcome)),
-        (None, Err(e)) => Err(fail(TaperError::Holding(e), outcome)),
-    }
+        unreachable!("the loop over chunk indexes only ends by returning")
+    })
 }
 
 #[cfg(test)]

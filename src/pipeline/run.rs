@@ -500,9 +500,9 @@ fn with_filters(
 }
 
 /// Copies the head of `data` into `dst[*filled..limit]` and advances both; returns true
-/// when `dst` holds `limit` bytes. This is the data path's one copy: re-blocking frames of
-/// any size into aligned writes or device blocks (the chunker's staging, the taper's
-/// staging block and its streaming pre-buffer).
+/// when `dst` holds `limit` bytes. The taper cuts frames of any size into device blocks
+/// with it (its staging block for a block that straddles two frames, and its streaming
+/// pre-buffer); file writers re-block in `device::file_writer`.
 pub fn gather(
     dst: &mut [u8],
     filled: &mut usize,

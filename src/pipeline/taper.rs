@@ -1012,8 +1012,7 @@ pub fn flush_holding_to_taper(
     let header = chain.header().clone();
     let mut settings = settings.clone();
     settings.part_cache = PartCache::Holding(first_chunk.to_path_buf());
-    let (mut sink, handle) =
-        TaperSink::new(&header, settings, device, next_volume).map_err(|e| fail(e, None))?;
+    let (sink, handle) = TaperSink::new(&header, settings, device, next_volume).map_err(|e| fail(e, None))?;
 
     // Reads in flight, one frame in the channel, one with the taper, one being handed
     // over: the reader never waits for a buffer the taper cannot give back.
@@ -1026,37 +1025,50 @@ pub fn flush_holding_to_taper(
         holding_writes_in_flight: 0,
         taper_blocks: 0,
     });
-    let (tx, rx) = crossbeam_channel::bounded::<(PoolBuf, usize)>(1);
-    let (read_result, sink_result) = std::thread::scope(|s| {
-        let reader_thread = s.spawn(move || -> Result<Vec<PathBuf>, String> {
-            let mut ring: Ring<PoolBuf> =
-                Ring::new(FLUSH_READ_DEPTH).map_err(|e| format!("I/O queue: {e}"))?;
-            // Fixed reads into the pool's buffers: the pool, captured by this closure,
-            // outlives the ring (a local of its body).
-            pool.register_with(&mut ring);
-            while let Some(path) = chain.next_chunk().map_err(|e| e.to_string())? {
-                let mut reader = SequentialReader::open(&mut ring, &path, ReadOptions::default())
-                    .map_err(|e| e.to_string())?;
-                // Every chunk starts with its header block: skip it.
-                let mut skip = DISK_BLOCK_BYTES;
-                while let Some(buf) = reader.next(|| pool.take().0).map_err(|e| e.to_string())? {
-                    let len = buf.len;
-                    if len <= skip {
-                        skip -= len;
-                        continue;
-                    }
-                    if tx.send((buf, skip)).is_err() {
-                        // The taper failed; its error is the one reported.
-                        return Ok(chain.chunks().to_vec());
-                    }
-                    skip = 0;
+    feed_taper(sink, handle, header, 1, move |tx| {
+        let mut ring: Ring<PoolBuf> = Ring::new(FLUSH_READ_DEPTH).map_err(|e| format!("I/O queue: {e}"))?;
+        // Fixed reads into the pool's buffers: the pool, captured by this closure,
+        // outlives the ring (a local of its body).
+        pool.register_with(&mut ring);
+        while let Some(path) = chain.next_chunk().map_err(|e| e.to_string())? {
+            let mut reader = SequentialReader::open(&mut ring, &path, ReadOptions::default())
+                .map_err(|e| e.to_string())?;
+            // Every chunk starts with its header block: skip it.
+            let mut skip = DISK_BLOCK_BYTES;
+            while let Some(buf) = reader.next(|| pool.take().0).map_err(|e| e.to_string())? {
+                let len = buf.len;
+                if len <= skip {
+                    skip -= len;
+                    continue;
                 }
-                if skip > 0 {
-                    return Err(format!("{}: header is truncated", path.display()));
+                if tx.send((buf, skip)).is_err() {
+                    // The taper failed; its error is the one reported.
+                    return Ok(chain.chunks().to_vec());
                 }
+                skip = 0;
             }
-            Ok(chain.chunks().to_vec())
-        });
+            if skip > 0 {
+                return Err(format!("{}: header is truncated", path.display()));
+            }
+        }
+        Ok(chain.chunks().to_vec())
+    })
+}
+
+/// A flush's two sides: `read` runs on its own thread and sends holding data as
+/// (buffer, bytes to skip at its start) on a channel of `depth`, returning the chunks it
+/// read; this thread hands the data to `sink`, then finishes the dump — or aborts it when
+/// the reading failed. Used by [`flush_holding_to_taper`] and `follow::flush_following`.
+pub(crate) fn feed_taper(
+    mut sink: TaperSink,
+    handle: TaperHandle,
+    header: DumpFile,
+    depth: usize,
+    read: impl FnOnce(crossbeam_channel::Sender<(PoolBuf, usize)>) -> Result<Vec<PathBuf>, String> + Send,
+) -> Result<FlushOutcome, Box<FlushError>> {
+    let (tx, rx) = crossbeam_channel::bounded::<(PoolBuf, usize)>(depth);
+    let (read_result, sink_result) = std::thread::scope(|s| {
+        let reader_thread = s.spawn(move || read(tx));
         let mut sink_result = Ok(());
         for (frame, skip) in rx.iter() {
             sink_result = sink.consume_bytes(&frame.bytes()[skip..]);
@@ -1075,6 +1087,7 @@ pub fn flush_holding_to_taper(
     };
     drop(sink);
     let outcome = handle.take();
+    let fail = |error: TaperError, outcome| Box::new(FlushError { error, outcome });
     match (error, read_result) {
         (None, Ok(chunks)) => {
             Ok(FlushOutcome { header, chunks, taper: outcome.expect("a finished sink reports") })

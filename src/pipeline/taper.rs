@@ -193,9 +193,10 @@ pub struct PartRecord {
 pub struct TaperOutcome {
     /// Every part attempt, in order.
     pub parts: Vec<PartRecord>,
-    /// Bytes of the dump stream.
+    /// Bytes of the dump stream in `Done` parts (all of it when `complete`).
     pub data_bytes: u64,
-    /// CRC-32C of the dump stream.
+    /// CRC-32C of those bytes (combined from the parts' CRCs: the stream is not hashed
+    /// twice).
     pub crc: Crc,
     /// Every byte is in a `Done` part.
     pub complete: bool,
@@ -689,6 +690,7 @@ impl TaperSink {
         device.set_part_crc(self.part_crc.to_crc());
         match device.finish_file() {
             Ok(()) => {
+                self.crc.append(self.part_crc.to_crc());
                 self.record(PartStatus::Done);
                 self.part_open = false;
                 self.part_number += 1;
@@ -891,7 +893,6 @@ impl TaperSink {
         }
         let started = Instant::now();
         self.stats.bytes_in += bytes.len() as u64;
-        self.crc.update(bytes);
         let result = self.setup().and_then(|()| self.take(bytes));
         self.stats.busy += started.elapsed();
         result.inspect_err(|e| self.fail(e))

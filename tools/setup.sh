@@ -5,7 +5,9 @@
 set -euo pipefail
 
 need_pkgs=()
-for p in amanda-server amanda-client zstd gzip lz4 bc; do
+# libencode-locale-perl: Amanda 3.5.1's Perl tools (Amanda::Message) load Encode::Locale,
+# which Debian's packages only recommend; without it amlabel and amdump die at start.
+for p in amanda-server amanda-client libencode-locale-perl zstd gzip lz4 bc; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
